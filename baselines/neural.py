@@ -123,9 +123,22 @@ def trainable_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+HEAD_NAMES = ("classifier", "score")
+
+
+def is_head_parameter(name: str) -> bool:
+    """Return whether a parameter belongs to the classification head (``classifier`` or ``score``)."""
+    return any(part in HEAD_NAMES for part in name.split("."))
+
+
 def make_optimizer(model: torch.nn.Module, options: TrainOptions) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.AdamW(params, lr=options.learning_rate, weight_decay=0.0)
+    """Build AdamW with one group for the head (``head_learning_rate``) and one for the other trainable weights."""
+    head = [p for n, p in model.named_parameters() if p.requires_grad and is_head_parameter(n)]
+    body = [p for n, p in model.named_parameters() if p.requires_grad and not is_head_parameter(n)]
+    groups = [{"params": body, "lr": options.learning_rate}] if body else []
+    if head:
+        groups.append({"params": head, "lr": options.head_learning_rate or options.learning_rate})
+    return torch.optim.AdamW(groups, weight_decay=0.0)
 
 
 def linear_decay(optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:

@@ -95,6 +95,9 @@ class TrainOptions:
         physical_batch_size: Largest batch that is run through the model at once; gradients
             are accumulated up to the logical batch, so it changes memory, not results or accounting.
         learning_rate: Peak learning rate of AdamW (linear decay, no warm-up).
+        head_learning_rate: Peak learning rate of the freshly initialised classification head, or
+            ``None`` for ``learning_rate``. A randomly initialised head needs a far larger rate
+            than pretrained weights to leave the label prior within a few hundred steps.
         max_length: Token budget per report; longer reports are truncated from the tail, and the
             impression comes first in every text, so it survives truncation.
         lora_r, lora_alpha, lora_dropout: LoRA rank, scaling numerator and dropout.
@@ -107,6 +110,7 @@ class TrainOptions:
     batch_size: int = 32
     physical_batch_size: int = 32
     learning_rate: float = 5e-4
+    head_learning_rate: Optional[float] = None
     max_length: int = 128
     lora_r: int = 8
     lora_alpha: int = 16
@@ -125,6 +129,8 @@ class TrainOptions:
             )
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate={self.learning_rate} is invalid; use a positive number.")
+        if self.head_learning_rate is not None and self.head_learning_rate <= 0:
+            raise ValueError(f"head_learning_rate={self.head_learning_rate} is invalid; use a positive number or None.")
         if self.max_length < 16:
             raise ValueError(f"max_length={self.max_length} is too short; use at least 16 tokens.")
         if self.lora_r < 1:

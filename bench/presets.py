@@ -1,0 +1,82 @@
+"""Named sweeps: which datasets, models, methods, budgets and seeds, and at what size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bench.config import AuditOptions, DatasetOptions, SplitOptions, TrainOptions
+from bench.registry import Registry
+
+
+@dataclass(frozen=True, kw_only=True)
+class Preset:
+    """A sweep grid with the options every run of it shares.
+
+    Attributes:
+        description: One line for ``--help`` and the cost estimate.
+        methods: Registered method names; private methods run once per epsilon.
+        epsilons: Target epsilons of the private methods.
+        seeds: Training seeds; each one gives a separate run.
+        learning_rates: Per-method learning rates that override ``train.learning_rate``; full
+            fine-tuning needs a far smaller rate than LoRA, whose few weights start at zero.
+        cost_hint: Measured or estimated wall time on the stated hardware.
+    """
+
+    name: str
+    description: str
+    dataset: str = "synthetic"
+    model: str = "minilm-l6"
+    methods: tuple[str, ...] = ("tfidf", "full", "lora", "dp-lora")
+    epsilons: tuple[float, ...] = (1.0, 10.0)
+    seeds: tuple[int, ...] = (0,)
+    dataset_options: DatasetOptions = field(default_factory=DatasetOptions)
+    split: SplitOptions = field(default_factory=SplitOptions)
+    train: TrainOptions = field(default_factory=TrainOptions)
+    audit: AuditOptions = field(default_factory=AuditOptions)
+    learning_rates: tuple[tuple[str, float], ...] = (("full", 1e-4),)
+    cost_hint: str = ""
+
+    def learning_rate(self, method: str) -> float:
+        """Return the method's learning rate: its override, else ``train.learning_rate``."""
+        return dict(self.learning_rates).get(method, self.train.learning_rate)
+
+
+PRESETS: Registry[Preset] = Registry("preset")
+
+PRESETS.add(
+    "smoke",
+    Preset(
+        name="smoke",
+        description="CI check: a small synthetic corpus, every method, DP-LoRA at epsilon 10, the audit",
+        epsilons=(10.0,),
+        dataset_options=DatasetOptions(synthetic_reports=400),
+        train=TrainOptions(epochs=4.0, batch_size=16, physical_batch_size=16, max_length=96, learning_rate=2e-3, head_learning_rate=1e-2),
+        audit=AuditOptions(reference_models=2, max_pool=200),
+        cost_hint="about 3 minutes on 2 CPU cores",
+    ),
+)
+PRESETS.add(
+    "default",
+    Preset(
+        name="default",
+        description="embedded default: synthetic chest X-ray reports, MiniLM, all methods, DP-LoRA at epsilon 1 and 10, the audit",
+        epsilons=(1.0, 10.0),
+        dataset_options=DatasetOptions(synthetic_reports=1200),
+        train=TrainOptions(epochs=3.0, batch_size=16, physical_batch_size=16, max_length=128, learning_rate=2e-3, head_learning_rate=1e-2),
+        audit=AuditOptions(reference_models=2, max_pool=400),
+        cost_hint="about 10 minutes on 2 CPU cores",
+    ),
+)
+PRESETS.add(
+    "paper",
+    Preset(
+        name="paper",
+        description="the reference study's grid: epsilon 0.01, 0.1, 1 and 10, three seeds, sized for a GPU",
+        epsilons=(0.01, 0.1, 1.0, 10.0),
+        seeds=(0, 1, 2),
+        dataset_options=DatasetOptions(synthetic_reports=20000),
+        train=TrainOptions(epochs=5.0, batch_size=256, physical_batch_size=64, max_length=256, learning_rate=2e-3, head_learning_rate=1e-2),
+        audit=AuditOptions(reference_models=4),
+        cost_hint="several hours on 2 CPU cores; sized for one GPU",
+    ),
+)

@@ -1,0 +1,304 @@
+"""Turn a results folder into a markdown report with utility, leakage and performance tables and plots.
+
+Usage::
+
+    python -m bench.report                      # the latest sweep under results/
+    python -m bench.report --results results/default --out reports/default
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+from tabulate import tabulate
+
+from bench.results import iter_results, latest_results_folder
+
+logger = logging.getLogger(__name__)
+
+METHOD_ORDER = {"tfidf": 0, "full": 1, "lora": 2, "dp-lora": 3}
+
+
+def _fmt(value: Optional[float], digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+def _epsilon(result: dict) -> Optional[float]:
+    privacy = result["config"].get("privacy")
+    return privacy["epsilon"] if privacy else None
+
+
+def _sort_key(result: dict) -> tuple:
+    epsilon = _epsilon(result)
+    return (
+        result["config"]["dataset"],
+        result["config"]["model"],
+        METHOD_ORDER.get(result["config"]["method"], 9),
+        -(epsilon if epsilon is not None else math.inf),
+        result["config"]["train"]["seed"],
+    )
+
+
+def utility_rows(results: list[dict]) -> list[list[str]]:
+    rows = []
+    for result in results:
+        test = result["metrics"]["test"]
+        low, high = (test.get("weighted_f1_ci95") or [None, None])[:2]
+        rows.append(
+            [
+                result["config"]["dataset"],
+                result["config"]["model"],
+                result["config"]["method"],
+                _fmt(_epsilon(result), 2) if _epsilon(result) is not None else "∞",
+                result["config"]["train"]["seed"],
+                f"{_fmt(test['weighted_f1'])} [{_fmt(low)}, {_fmt(high)}]",
+                _fmt(test["micro_f1"]),
+                _fmt(test["macro_f1"]),
+                len(test.get("excluded_labels") or []),
+            ]
+        )
+    return rows
+
+
+UTILITY_HEADERS = ["dataset", "model", "method", "ε", "seed", "weighted F1 ↑ [95% CI]", "micro F1 ↑", "macro F1 ↑", "labels excluded"]
+LEAKAGE_HEADERS = ["dataset", "method", "ε (target)", "ε spent (RDP / PRV)", "attack", "AUC ↓", "TPR@1% FPR ↓", "TPR@0.1% FPR ↓", "pool"]
+PERFORMANCE_HEADERS = ["dataset", "model", "method", "ε", "train s", "s / step", "samples / s", "peak memory MiB", "trainable params"]
+
+
+def leakage_rows(results: list[dict]) -> list[list[str]]:
+    rows = []
+    for result in results:
+        audit = result.get("audit")
+        if not audit:
+            continue
+        privacy = result.get("privacy") or {}
+        spent = f"{_fmt(privacy.get('epsilon_rdp'), 2)} / {_fmt(privacy.get('epsilon_prv'), 2)}" if privacy else "—"
+        for attack, metrics in audit["attacks"].items():
+            rows.append(
+                [
+                    result["config"]["dataset"],
+                    result["config"]["method"],
+                    _fmt(_epsilon(result), 2) if _epsilon(result) is not None else "∞",
+                    spent,
+                    attack,
+                    _fmt(metrics["auc"]),
+                    _fmt(metrics["tpr_at_1pct_fpr"]),
+                    _fmt(metrics["tpr_at_0.1pct_fpr"]),
+                    audit["pool_size"],
+                ]
+            )
+    return rows
+
+
+def performance_rows(results: list[dict]) -> list[list[str]]:
+    rows = []
+    for result in results:
+        training = result["training"]
+        rows.append(
+            [
+                result["config"]["dataset"],
+                result["config"]["model"],
+                result["config"]["method"],
+                _fmt(_epsilon(result), 2) if _epsilon(result) is not None else "∞",
+                _fmt(training.get("train_seconds"), 1),
+                _fmt(training.get("seconds_per_step"), 3),
+                _fmt(training.get("samples_per_second"), 1),
+                _fmt(training.get("peak_memory_mb"), 0),
+                training.get("trainable_parameters", "n/a"),
+            ]
+        )
+    return rows
+
+
+def dp_ratios(results: list[dict]) -> list[str]:
+    """Return one line per DP-LoRA run: its time per step and peak memory over LoRA's on the same data and model."""
+    lora = {}
+    for result in results:
+        if result["config"]["method"] == "lora":
+            lora[(result["config"]["dataset"], result["config"]["model"], result["config"]["train"]["seed"])] = result["training"]
+    lines = []
+    for result in results:
+        if result["config"]["method"] != "dp-lora":
+            continue
+        key = (result["config"]["dataset"], result["config"]["model"], result["config"]["train"]["seed"])
+        if key not in lora:
+            continue
+        base, dp = lora[key], result["training"]
+        time_ratio = dp["seconds_per_step"] / base["seconds_per_step"] if base.get("seconds_per_step") else float("nan")
+        memory_ratio = dp["peak_memory_mb"] / base["peak_memory_mb"] if base.get("peak_memory_mb") else float("nan")
+        lines.append(
+            f"- {key[0]} / {key[1]} / ε = {_epsilon(result):g}: DP-LoRA / LoRA time per step {time_ratio:.2f}×, "
+            f"peak memory {memory_ratio:.2f}× ({dp.get('memory_measure', 'n/a')})"
+        )
+    return lines
+
+
+def plot_privacy_utility(results: list[dict], path: Path) -> Optional[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    private = defaultdict(list)
+    flat = defaultdict(list)
+    for result in results:
+        f1 = result["metrics"]["test"]["weighted_f1"]
+        if f1 is None:
+            continue
+        epsilon = _epsilon(result)
+        if epsilon is None:
+            flat[result["config"]["method"]].append(f1)
+        else:
+            private[result["config"]["method"]].append((epsilon, f1))
+    if not private and not flat:
+        return None
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for method, points in private.items():
+        points.sort()
+        axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=method)
+    styles = iter(["--", ":", "-."] * 3)
+    for method, values in sorted(flat.items(), key=lambda item: METHOD_ORDER.get(item[0], 9)):
+        axis.axhline(float(np.mean(values)), linestyle=next(styles), color="gray" if method == "tfidf" else None, label=f"{method} (no DP)")
+    if private:
+        axis.set_xscale("log")
+    axis.set_xlabel("target ε (log scale)")
+    axis.set_ylabel("weighted F1 on test")
+    axis.set_title("Privacy-utility trade-off")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def plot_roc_curves(results: list[dict], results_folder: Path, path: Path) -> Optional[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    curves = []
+    for result in results:
+        audit = result.get("audit")
+        if not audit:
+            continue
+        scores_path = results_folder / "runs" / result["run_id"] / audit["scores_file"]
+        if not scores_path.is_file():
+            continue
+        with np.load(scores_path) as stored:
+            is_member = stored["is_member"]
+            for attack in audit["attacks"]:
+                fpr, tpr, _ = roc_curve(is_member, stored[attack])
+                epsilon = _epsilon(result)
+                label = f"{result['config']['method']}{'' if epsilon is None else f' ε={epsilon:g}'} · {attack}"
+                curves.append((label, fpr, tpr))
+    if not curves:
+        return None
+    figure, axis = plt.subplots(figsize=(6, 5))
+    for label, fpr, tpr in curves:
+        axis.plot(np.maximum(fpr, 1e-4), np.maximum(tpr, 1e-4), label=label, linewidth=1)
+    axis.plot([1e-4, 1], [1e-4, 1], color="black", linestyle=":", linewidth=0.8, label="chance")
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlim(1e-3, 1)
+    axis.set_ylim(1e-3, 1)
+    axis.set_xlabel("false positive rate (log)")
+    axis.set_ylabel("true positive rate (log)")
+    axis.set_title("Membership inference ROC")
+    axis.legend(fontsize=6, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def write_report(results_folder: Path, out: Optional[Path] = None) -> Path:
+    """Write ``report.md`` and its plots for ``results_folder``; print the tables; return the report path."""
+    results = sorted(iter_results(results_folder), key=_sort_key)
+    if not results:
+        raise FileNotFoundError(f"no finished runs in {results_folder}; run `python -m bench.run` first.")
+    out = out or Path("reports") / results_folder.resolve().name
+    out.mkdir(parents=True, exist_ok=True)
+
+    utility = tabulate(utility_rows(results), headers=UTILITY_HEADERS, tablefmt="github")
+    leakage_table = leakage_rows(results)
+    leakage = tabulate(leakage_table, headers=LEAKAGE_HEADERS, tablefmt="github") if leakage_table else "_No audit was run._"
+    performance = tabulate(performance_rows(results), headers=PERFORMANCE_HEADERS, tablefmt="github")
+    ratios = dp_ratios(results)
+    utility_plot = plot_privacy_utility(results, out / "privacy_utility.png")
+    roc_plot = plot_roc_curves(results, results_folder, out / "roc_curves.png")
+
+    excluded = sorted({name for r in results for name in (r["metrics"]["test"].get("excluded_labels") or [])})
+    environment = results[0]["environment"]
+    lines = [
+        f"# Utility and leakage report: `{results_folder.resolve().name}`",
+        "",
+        f"{len(results)} finished runs. Weighted F1 is the headline (support-weighted over labels with a positive in "
+        "the test split); the interval is a 95% percentile bootstrap over test reports. Thresholds were chosen on validation data.",
+        "",
+        "## Utility",
+        "",
+        utility,
+        "",
+        f"Labels excluded from the averages because the test split has no positive: {', '.join(excluded) if excluded else 'none'}.",
+        "",
+        "## Leakage",
+        "",
+        "Members are the positive class and a larger attack score means member; AUC 0.5 is chance. "
+        "`loss` is the LOSS attack, `reference` compares the target's loss with reference models that did not train on the report.",
+        "",
+        leakage,
+        "",
+        "## Performance",
+        "",
+        performance,
+        "",
+        *(ratios or ["- no DP-LoRA run with a matching LoRA run"]),
+        "",
+        f"Hardware: {environment['hardware'].get('cpu_count')} CPUs, CUDA {environment['hardware'].get('cuda')}, "
+        f"torch {environment['packages'].get('torch')}, opacus {environment['packages'].get('opacus')}, "
+        f"git {str(environment['git'].get('commit'))[:10]}{' (dirty)' if environment['git'].get('dirty') else ''}.",
+        "",
+        "## Plots",
+        "",
+    ]
+    if utility_plot:
+        lines += ["![privacy-utility](privacy_utility.png)", ""]
+    if roc_plot:
+        lines += ["![ROC curves, log scale](roc_curves.png)", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+
+    print("Utility\n" + utility + "\n\nLeakage\n" + leakage + "\n\nPerformance\n" + performance + "\n" + "\n".join(ratios))
+    print(f"\nReport: {path.resolve()}")
+    return path
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description="Write the markdown report of a sweep.")
+    parser.add_argument("--results", help="results folder of a sweep (default: the latest under results/)")
+    parser.add_argument("--out", help="report folder (default: reports/<results folder name>)")
+    args = parser.parse_args(argv)
+    try:
+        folder = Path(args.results) if args.results else latest_results_folder(Path("results"))
+        if not folder.is_dir():
+            raise FileNotFoundError(f"results folder {folder} does not exist; pass the --out folder of a sweep.")
+        write_report(folder, Path(args.out) if args.out else None)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
