@@ -68,4 +68,4 @@ def run_attack(name: str, signals: AuditSignals) -> np.ndarray:
 
 
 # Registration happens on import; keep these imports after ATTACKS is defined.
-from attacks import loss, reference  # noqa: E402,F401
+from attacks import extra, loss, reference  # noqa: E402,F401
