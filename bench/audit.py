@@ -27,7 +27,8 @@ from bench.splits import Splits, reference_halves
 
 logger = logging.getLogger(__name__)
 
-REFERENCE_ATTACKS = frozenset({"reference"})
+# Attacks that read reference-model signals; the others need only the target.
+REFERENCE_ATTACKS = frozenset({"reference", "lira-offline", "lira-online", "rmia"})
 
 
 def audit_pool(splits: Splits, config: RunConfig) -> tuple[Corpus, np.ndarray]:
@@ -112,15 +113,16 @@ def run_audit(
     pool, is_member = audit_pool(splits, config)
     target = predictor.predict_logits(pool, progress=progress)
     wanted = list(config.audit.attacks)
-    needs_references = any(name in REFERENCE_ATTACKS for name in wanted)
+    reference_attacks = [name for name in wanted if name in REFERENCE_ATTACKS]
+    needs_references = bool(reference_attacks)
     references: Optional[np.ndarray] = None
     reference_in: Optional[np.ndarray] = None
     facts: dict = {"reference_models": 0}
     if needs_references:
         if config.audit.reference_models < 2:
             raise ValueError(
-                f"attack 'reference' needs reference models but audit.reference_models={config.audit.reference_models}; "
-                "set it to 2 or more, or drop the attack."
+                f"attacks {reference_attacks} need reference models but audit.reference_models="
+                f"{config.audit.reference_models}; set it to 2 or more, or drop those attacks."
             )
         references, reference_in, facts = reference_signals(runner, config, pool, splits.validation, reference_cache, progress=progress)
 

@@ -190,7 +190,7 @@ class AuditOptions:
 
     enabled: bool = True
     reference_models: int = 2
-    attacks: tuple[str, ...] = ("loss", "reference")
+    attacks: tuple[str, ...] = ("loss", "reference", "rmia")
     max_pool: Optional[int] = None
 
     def __post_init__(self) -> None:
@@ -198,6 +198,12 @@ class AuditOptions:
             raise ValueError(
                 f"reference_models={self.reference_models} is invalid; use an even number (0 disables "
                 "reference attacks) because references are trained in complementary pairs."
+            )
+        lira = [name for name in self.attacks if name.startswith("lira")]
+        if lira and self.reference_models < 4:
+            raise ValueError(
+                f"attacks {lira} fit a Gaussian to the IN and OUT reference signals, which needs at least two of "
+                f"each per report, but reference_models={self.reference_models}; use 4 or more."
             )
 
 

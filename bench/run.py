@@ -43,9 +43,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--max-reports", type=int, help="use a seeded sample of at most this many reports")
     parser.add_argument("--epochs", type=float, help="training epochs (default: the preset's)")
     parser.add_argument("--learning-rate", type=float, help="learning rate for every method (default: the preset's per-method rates)")
+    parser.add_argument("--head-learning-rate", type=float, help="learning rate of the classification head (default: the preset's)")
     parser.add_argument("--batch-size", type=int, help="logical batch size (expected size under Poisson sampling)")
     parser.add_argument("--physical-batch-size", type=int, help="largest batch run through the model at once")
     parser.add_argument("--reference-models", type=int, help="even number of reference models for the audit; 0 skips reference attacks")
+    parser.add_argument("--attacks", help="comma-separated attack names (default: the preset's, e.g. loss,reference,rmia)")
     parser.add_argument("--no-audit", action="store_true", help="skip the membership audit")
     parser.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -108,12 +110,27 @@ def build_grid(args: argparse.Namespace) -> tuple[Preset, list[RunConfig]]:
         dataset_changes["max_reports"] = args.max_reports
     dataset_options = dataclasses.replace(preset.dataset_options, **dataset_changes)
 
-    train_changes = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size, "physical_batch_size": args.physical_batch_size}.items() if v is not None}
+    overrides = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "physical_batch_size": args.physical_batch_size,
+        "head_learning_rate": args.head_learning_rate,
+    }
+    train_changes = {key: value for key, value in overrides.items() if value is not None}
     if "batch_size" in train_changes and "physical_batch_size" not in train_changes:
         train_changes["physical_batch_size"] = min(train_changes["batch_size"], preset.train.physical_batch_size)
     audit: AuditOptions = preset.audit
+    if args.attacks:
+        from attacks import ATTACKS
+
+        attacks = _split_list(args.attacks, str, "--attacks")
+        for name in attacks:
+            ATTACKS.get(name)
+        audit = dataclasses.replace(audit, attacks=attacks)
     if args.reference_models is not None:
-        attacks = audit.attacks if args.reference_models else tuple(a for a in audit.attacks if a != "reference")
+        from bench.audit import REFERENCE_ATTACKS
+
+        attacks = audit.attacks if args.reference_models else tuple(a for a in audit.attacks if a not in REFERENCE_ATTACKS)
         audit = dataclasses.replace(audit, reference_models=args.reference_models, attacks=attacks)
     if args.no_audit:
         audit = dataclasses.replace(audit, enabled=False)
@@ -144,7 +161,11 @@ def build_grid(args: argparse.Namespace) -> tuple[Preset, list[RunConfig]]:
 
 def describe_cost(preset: Preset, configs: list[RunConfig]) -> str:
     neural = [c for c in configs if c.method != "tfidf"]
-    references = sum(c.audit.reference_models for c in neural if c.audit.enabled and "reference" in c.audit.attacks)
+    from bench.audit import REFERENCE_ATTACKS
+
+    references = sum(
+        c.audit.reference_models for c in neural if c.audit.enabled and REFERENCE_ATTACKS.intersection(c.audit.attacks)
+    )
     return (
         f"{len(configs)} runs ({len(neural)} neural targets + {references} neural reference models to train); "
         f"preset {preset.name!r}: {preset.cost_hint or 'no estimate'}"
