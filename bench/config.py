@@ -10,11 +10,14 @@ import dataclasses
 import hashlib
 import json
 import math
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
 UncertainPolicy = Literal["ones", "zeros", "mask"]
 UNCERTAIN_POLICIES: tuple[str, ...] = ("ones", "zeros", "mask")
+ClippingMode = Literal["hooks", "ghost"]
+CLIPPING_MODES: tuple[str, ...] = ("hooks", "ghost")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,6 +105,10 @@ class TrainOptions:
             impression comes first in every text, so it survives truncation.
         lora_r, lora_alpha, lora_dropout: LoRA rank, scaling numerator and dropout.
         max_grad_norm: Per-sample clipping norm C for DP-SGD.
+        dp_clipping: How DP-SGD clips per-sample gradients. ``"hooks"`` stores every per-sample
+            gradient of the trainable weights, then clips and sums them. ``"ghost"`` is Opacus's
+            ghost clipping: per-sample gradient norms are computed without storing the gradients,
+            and a second backward pass sums the clipped gradients. Both give the same update.
         threshold_grid: Number of candidate thresholds per label tried on validation data.
         seed: Seed for initialisation, sampling and dropout.
     """
@@ -116,6 +123,7 @@ class TrainOptions:
     lora_alpha: int = 16
     lora_dropout: float = 0.0
     max_grad_norm: float = 1.0
+    dp_clipping: ClippingMode = "hooks"
     threshold_grid: int = 41
     seed: int = 0
 
@@ -137,6 +145,8 @@ class TrainOptions:
             raise ValueError(f"lora_r={self.lora_r} is invalid; use a positive rank.")
         if self.max_grad_norm <= 0:
             raise ValueError(f"max_grad_norm={self.max_grad_norm} is invalid; use a positive clipping norm.")
+        if self.dp_clipping not in CLIPPING_MODES:
+            raise ValueError(f"dp_clipping={self.dp_clipping!r} is invalid; use one of {CLIPPING_MODES}.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -209,7 +219,12 @@ class AuditOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class RunConfig:
-    """One point of a sweep: dataset x model x method x epsilon x seed, fully resolved."""
+    """One point of a sweep: dataset x model x method x epsilon x label source x seed, fully resolved.
+
+    ``label_source`` names the labels the model trains on: ``gold`` (the dataset's own), ``rules``
+    (the rule-based teacher) or ``llm:<model>`` (a local language-model teacher). Validation
+    thresholds use the same source; the test split is always scored against gold labels.
+    """
 
     dataset: str
     model: str
@@ -220,6 +235,14 @@ class RunConfig:
     train: TrainOptions = field(default_factory=TrainOptions)
     privacy: Optional[PrivacyOptions] = None
     audit: AuditOptions = field(default_factory=AuditOptions)
+    label_source: str = "gold"
+
+    def __post_init__(self) -> None:
+        if self.label_source != "gold" and self.label_source != "rules" and not self.label_source.startswith("llm:"):
+            raise ValueError(
+                f"label_source={self.label_source!r} is invalid; use 'gold', 'rules' or 'llm:<model>' "
+                "(for example llm:smollm2-135m)."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -229,7 +252,9 @@ class RunConfig:
         payload = json.dumps(self.to_dict(), sort_keys=True, default=str)
         digest = hashlib.sha256(payload.encode()).hexdigest()[:12]
         epsilon = f"-eps{self.privacy.epsilon:g}" if self.privacy else ""
-        return f"{self.dataset}-{self.model.replace('/', '_')}-{self.method}{epsilon}-s{self.train.seed}-{digest}"
+        source = "" if self.label_source == "gold" else f"-{self.label_source.replace(':', '_')}"
+        model = Path(self.model).name if "/" in self.model else self.model
+        return f"{self.dataset}-{model}-{self.method}{epsilon}{source}-s{self.train.seed}-{digest}"
 
     def replace(self, **changes: Any) -> "RunConfig":
         return dataclasses.replace(self, **changes)

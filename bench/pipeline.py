@@ -28,9 +28,57 @@ def _cached_corpus(name: str, data_dir: str | None, options: DatasetOptions) -> 
     return load_corpus(name, data_dir, options)
 
 
+@lru_cache(maxsize=4)
+def _teacher_values(source: str, name: str, data_dir: str | None, options: DatasetOptions) -> np.ndarray:
+    from bench.labelers import get_labeler
+    from bench.labelers.cache import CachedLabeler
+
+    corpus = _cached_corpus(name, data_dir, options)
+    labeler_options = {"no_finding_scope": "all_findings"} if source == "rules" and name == "openi" else {}
+    labeler = CachedLabeler(get_labeler(source, **labeler_options))
+    logger.info("labeling %d reports with teacher %r", len(corpus), source)
+    return labeler.label(corpus.texts(), corpus.label_names)
+
+
+def teacher_corpus(config: RunConfig) -> tuple[Corpus, np.ndarray]:
+    """Return the corpus with teacher labels in place of gold ones, and the raw teacher values [n, L]."""
+    from bench.labelers import to_targets
+    from bench.records import Report
+
+    gold = _cached_corpus(config.dataset, config.data_dir, config.dataset_options)
+    values = _teacher_values(config.label_source, config.dataset, config.data_dir, config.dataset_options)
+    labels, mask = to_targets(values, config.dataset_options.uncertain_policy)
+    reports = [
+        Report(r.report_id, r.patient_id, r.text, labels[i].astype(np.float32), mask[i].astype(np.float32), r.template)
+        for i, r in enumerate(gold.reports)
+    ]
+    return gold.subset(reports), values
+
+
 def prepare_splits(config: RunConfig) -> Splits:
+    """Split the corpus; with a teacher label source, every split but test carries teacher labels.
+
+    The split depends only on patient ids, texts and the seed, so the teacher and gold splits
+    hold the same reports and the test split keeps its gold labels.
+    """
     corpus = _cached_corpus(config.dataset, config.data_dir, config.dataset_options)
-    return split_corpus(corpus, config.split)
+    splits = split_corpus(corpus, config.split)
+    if config.label_source == "gold":
+        return splits
+    taught = split_corpus(teacher_corpus(config)[0], config.split)
+    return Splits(taught.members, taught.non_members, taught.validation, splits.test, notes=splits.notes)
+
+
+def teacher_agreement(config: RunConfig, test: Corpus) -> dict | None:
+    """Return the teacher-versus-gold agreement on the test split, or ``None`` for gold labels."""
+    if config.label_source == "gold":
+        return None
+    from bench.labelers.agreement import agreement_table
+
+    corpus, values = teacher_corpus(config)
+    position = {r.report_id: i for i, r in enumerate(corpus.reports)}
+    rows = [position[r.report_id] for r in test.reports]
+    return agreement_table(values[rows], test.label_matrix(), test.mask_matrix(), test.label_names, config.dataset_options.uncertain_policy)
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
@@ -127,6 +175,8 @@ def run_one(config: RunConfig, results: Path, *, progress: bool = True, force: b
             "notes": corpus.notes,
             "splits": splits.notes,
         },
+        "label_source": config.label_source,
+        "teacher_agreement": teacher_agreement(config, splits.test),
         "metrics": {"test": test_metrics, "validation": validation_metrics},
         "audit": audit,
         "checkpoint": {"folder": "checkpoint", "files": files},

@@ -4,6 +4,7 @@ Usage::
 
     python -m bench.report                      # the latest sweep under results/
     python -m bench.report --results results/default --out reports/default
+    python -m bench.report --benchmarks reports/benchmarks.json   # the training benchmarks only
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def _sort_key(result: dict) -> tuple:
         result["config"]["model"],
         METHOD_ORDER.get(result["config"]["method"], 9),
         -(epsilon if epsilon is not None else math.inf),
+        result["config"].get("label_source", "gold"),
         result["config"]["train"]["seed"],
     )
 
@@ -59,6 +61,7 @@ def utility_rows(results: list[dict]) -> list[list[str]]:
                 result["config"]["model"],
                 result["config"]["method"],
                 _fmt(_epsilon(result), 2) if _epsilon(result) is not None else "∞",
+                result["config"].get("label_source", "gold"),
                 result["config"]["train"]["seed"],
                 f"{_fmt(test['weighted_f1'])} [{_fmt(low)}, {_fmt(high)}]",
                 _fmt(test["micro_f1"]),
@@ -69,7 +72,7 @@ def utility_rows(results: list[dict]) -> list[list[str]]:
     return rows
 
 
-UTILITY_HEADERS = ["dataset", "model", "method", "ε", "seed", "weighted F1 ↑ [95% CI]", "micro F1 ↑", "macro F1 ↑", "labels excluded"]
+UTILITY_HEADERS = ["dataset", "model", "method", "ε", "labels", "seed", "weighted F1 ↑ [95% CI]", "micro F1 ↑", "macro F1 ↑", "labels excluded"]
 LEAKAGE_HEADERS = ["dataset", "method", "ε (target)", "ε spent (RDP / PRV)", "attack", "AUC ↓", "TPR@1% FPR ↓", "TPR@0.1% FPR ↓", "pool"]
 PERFORMANCE_HEADERS = ["dataset", "model", "method", "ε", "train s", "s / step", "samples / s", "peak memory MiB", "trainable params"]
 
@@ -94,6 +97,36 @@ def leakage_rows(results: list[dict]) -> list[list[str]]:
                     _fmt(metrics["tpr_at_1pct_fpr"]),
                     _fmt(metrics["tpr_at_0.1pct_fpr"]),
                     audit["pool_size"],
+                ]
+            )
+    return rows
+
+
+AGREEMENT_HEADERS = ["dataset", "teacher", "label", "F1 vs gold ↑", "Cohen's κ ↑", "teacher positive rate", "gold positive rate", "gold positives"]
+
+
+def agreement_rows(results: list[dict]) -> list[list[str]]:
+    """Return one row per (dataset, teacher, label) plus a weighted row, from the first run of each teacher."""
+    rows = []
+    seen: set[tuple[str, str]] = set()
+    for result in results:
+        agreement = result.get("teacher_agreement")
+        key = (result["config"]["dataset"], result["config"].get("label_source", "gold"))
+        if not agreement or key in seen:
+            continue
+        seen.add(key)
+        entries = list(agreement["labels"].items()) + [("weighted", agreement["weighted"])]
+        for label, values in entries:
+            rows.append(
+                [
+                    key[0],
+                    key[1],
+                    label,
+                    _fmt(values.get("f1")),
+                    _fmt(values.get("kappa")),
+                    _fmt(values.get("teacher_positive_rate")),
+                    _fmt(values.get("gold_positive_rate")),
+                    values.get("support", ""),
                 ]
             )
     return rows
@@ -140,6 +173,83 @@ def dp_ratios(results: list[dict]) -> list[str]:
             f"peak memory {memory_ratio:.2f}× ({dp.get('memory_measure', 'n/a')})"
         )
     return lines
+
+
+BENCHMARK_HEADERS = [
+    "model", "device", "benchmark", "steps", "s / step ↓", "samples / s ↑", "tokens / s ↑", "peak memory MiB ↓", "increase MiB ↓", "trainable params",
+]
+BENCHMARK_RATIO_HEADERS = ["model", "device", "ratio", "time per step", "peak memory", "memory increase"]
+
+
+def benchmark_rows(records: list[dict]) -> list[list]:
+    """Return one row per benchmark record of ``bench/bench_training.py``'s JSON file."""
+    rows = []
+    for record in sorted(records, key=lambda r: (r["model"], r["device"], r["benchmark"])):
+        rows.append(
+            [
+                record["model"],
+                record["device"],
+                record["benchmark"],
+                record["optimizer_steps"],
+                _fmt(record["seconds_per_step"], 3),
+                _fmt(record["samples_per_second"], 1),
+                _fmt(record["tokens_per_second"], 0),
+                _fmt(record["peak_memory_mb"], 0),
+                _fmt(record["memory_increase_mb"], 0),
+                record.get("trainable_parameters", "n/a"),
+            ]
+        )
+    return rows
+
+
+def write_benchmark_table(path: Path, out: Optional[Path] = None) -> Path:
+    """Write the performance table of a benchmark JSON file as markdown; print it; return the markdown path."""
+    import json
+
+    if not path.is_file():
+        raise FileNotFoundError(f"benchmark file {path} does not exist; run `pytest bench -m \"not gpu\" -s` first.")
+    payload = json.loads(path.read_text())
+    records = payload.get("records") or []
+    if not records:
+        raise FileNotFoundError(f"benchmark file {path} has no records; run `pytest bench -m \"not gpu\" -s` first.")
+
+    table = tabulate(benchmark_rows(records), headers=BENCHMARK_HEADERS, tablefmt="github")
+    ratio_rows = [
+        [r["model"], r["device"], r["ratio"], f"{_fmt(r['time_per_step'], 2)}×", f"{_fmt(r['peak_memory'], 2)}×", f"{_fmt(r['memory_increase'], 2)}×"]
+        for r in payload.get("ratios") or []
+    ]
+    ratios = tabulate(ratio_rows, headers=BENCHMARK_RATIO_HEADERS, tablefmt="github") if ratio_rows else "_No matching pairs._"
+    environment = payload.get("environment") or {}
+    hardware, packages, git = environment.get("hardware", {}), environment.get("packages", {}), environment.get("git", {})
+    load = payload.get("load_average") or {}
+    settings = payload.get("settings") or {}
+    lines = [
+        "# Training benchmarks",
+        "",
+        f"Written {payload.get('written', 'n/a')}: {settings.get('steps', 'n/a')} optimizer steps per benchmark on "
+        f"{settings.get('reports', 'n/a')} synthetic reports with the `{settings.get('preset', 'n/a')}` preset's training options. "
+        "On CPU, peak memory is the process resident set size and the increase is over the resident set size when "
+        "training started; on CUDA it is the allocator's peak.",
+        "",
+        table,
+        "",
+        "## Ratios",
+        "",
+        ratios,
+        "",
+        f"Hardware: {hardware.get('cpu_count', 'n/a')} CPUs, {hardware.get('torch_threads', 'n/a')} torch threads, "
+        f"CUDA {hardware.get('cuda', 'n/a')}{' (' + hardware['gpu'] + ')' if hardware.get('gpu') else ''}; load average "
+        f"{_fmt((load.get('before') or [math.nan])[0], 2)} before and {_fmt((load.get('after') or [math.nan])[0], 2)} after; "
+        f"torch {packages.get('torch')}, opacus {packages.get('opacus')}, git {str(git.get('commit'))[:10]}"
+        f"{' (dirty)' if git.get('dirty') else ''}.",
+        "",
+    ]
+    out = out or path.with_suffix(".md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines))
+    print("Benchmarks\n" + table + "\n\nRatios\n" + ratios)
+    print(f"\nBenchmark table: {out.resolve()}")
+    return out
 
 
 def plot_privacy_utility(results: list[dict], path: Path) -> Optional[Path]:
@@ -235,6 +345,7 @@ def write_report(results_folder: Path, out: Optional[Path] = None) -> Path:
     leakage = tabulate(leakage_table, headers=LEAKAGE_HEADERS, tablefmt="github") if leakage_table else "_No audit was run._"
     performance = tabulate(performance_rows(results), headers=PERFORMANCE_HEADERS, tablefmt="github")
     ratios = dp_ratios(results)
+    agreement_table = agreement_rows(results)
     utility_plot = plot_privacy_utility(results, out / "privacy_utility.png")
     roc_plot = plot_roc_curves(results, results_folder, out / "roc_curves.png")
 
@@ -258,6 +369,12 @@ def write_report(results_folder: Path, out: Optional[Path] = None) -> Path:
         "`loss` is the LOSS attack, `reference` compares the target's loss with reference models that did not train on the report.",
         "",
         leakage,
+        "",
+        "## Teacher labels",
+        "",
+        "Agreement of each teacher labeler with the gold labels on the test split (a cell counts where both are scored).",
+        "",
+        tabulate(agreement_table, headers=AGREEMENT_HEADERS, tablefmt="github") if agreement_table else "_Every run trained on gold labels._",
         "",
         "## Performance",
         "",
@@ -288,8 +405,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.report", description="Write the markdown report of a sweep.")
     parser.add_argument("--results", help="results folder of a sweep (default: the latest under results/)")
     parser.add_argument("--out", help="report folder (default: reports/<results folder name>)")
+    parser.add_argument(
+        "--benchmarks",
+        help="benchmark JSON file written by `pytest bench` (e.g. reports/benchmarks.json); writes its performance "
+        "table to the --out folder, or next to the file, and skips the sweep report unless --results is given",
+    )
     args = parser.parse_args(argv)
     try:
+        if args.benchmarks:
+            write_benchmark_table(Path(args.benchmarks), Path(args.out) / "benchmarks.md" if args.out else None)
+            if not args.results:
+                return 0
         folder = Path(args.results) if args.results else latest_results_folder(Path("results"))
         if not folder.is_dir():
             raise FileNotFoundError(f"results folder {folder} does not exist; pass the --out folder of a sweep.")

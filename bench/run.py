@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import itertools
 import logging
 import os
 import sys
@@ -33,6 +34,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--model", help="registered model name or a local Hugging Face checkpoint folder")
     parser.add_argument("--methods", help="comma-separated method names (default: the preset's)")
     parser.add_argument("--epsilons", help="comma-separated target epsilons for private methods, e.g. 1,10")
+    parser.add_argument(
+        "--labels",
+        help="comma-separated label sources to train on: gold, rules, llm:<model> (default: gold); test is always gold",
+    )
     parser.add_argument("--delta", type=float, help="target delta (default: 1/(10 N) for N training reports)")
     parser.add_argument("--seeds", help="comma-separated training seeds (default: the preset's)")
     parser.add_argument("--out", help="results folder (default: results/<preset>)")
@@ -91,6 +96,7 @@ def build_grid(args: argparse.Namespace) -> tuple[Preset, list[RunConfig]]:
         METHODS.get(method)
     epsilons = _split_list(args.epsilons, float, "--epsilons") or preset.epsilons
     seeds = _split_list(args.seeds, int, "--seeds") or preset.seeds
+    label_sources = _split_list(args.labels, str, "--labels") or ("gold",)
     if dataset != "synthetic" and args.data_dir is None:
         raise ValueError(f"dataset {dataset!r} needs --data-dir pointing at its files.")
     if args.data_dir is not None and not Path(args.data_dir).expanduser().exists():
@@ -142,7 +148,7 @@ def build_grid(args: argparse.Namespace) -> tuple[Preset, list[RunConfig]]:
             rate = args.learning_rate or preset.learning_rate(method)
             train = dataclasses.replace(preset.train, **train_changes, seed=seed, learning_rate=rate)
             budgets = [PrivacyOptions(epsilon=e, delta=args.delta) for e in epsilons] if runner.private else [None]
-            for privacy in budgets:
+            for privacy, source in itertools.product(budgets, label_sources):
                 configs.append(
                     RunConfig(
                         dataset=dataset,
@@ -154,6 +160,7 @@ def build_grid(args: argparse.Namespace) -> tuple[Preset, list[RunConfig]]:
                         train=train,
                         privacy=privacy,
                         audit=audit,
+                        label_source=source,
                     )
                 )
     return preset, configs

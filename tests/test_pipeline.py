@@ -210,3 +210,42 @@ def test_changed_split_retrains_references(marked_sweep, tiny_bert_dir):
 
     assert result["audit"]["references"]["trained"] == 2
     assert result["audit"]["references"]["reused_from_cache"] == 0
+
+
+def test_teacher_labels_train_gold_scores(tmp_path):
+    config = RunConfig(
+        dataset="synthetic",
+        model="minilm-l6",
+        method="tfidf",
+        dataset_options=DatasetOptions(synthetic_reports=200),
+        audit=AuditOptions(enabled=False),
+        label_source="rules",
+    )
+    gold = run_one(config.replace(label_source="gold"), tmp_path, progress=False)
+
+    taught = run_one(config, tmp_path, progress=False)
+
+    assert taught["label_source"] == "rules"
+    assert taught["teacher_agreement"]["weighted"]["f1"] > 0.5
+    assert taught["metrics"]["test"]["n_reports"] == gold["metrics"]["test"]["n_reports"]
+    assert taught["dataset"]["fingerprint"] == gold["dataset"]["fingerprint"]
+    assert taught["run_id"] != gold["run_id"]
+
+
+def test_teacher_split_keeps_gold_test(tmp_path):
+    from bench.pipeline import prepare_splits
+
+    config = RunConfig(
+        dataset="synthetic", model="minilm-l6", method="tfidf", dataset_options=DatasetOptions(synthetic_reports=200), label_source="rules"
+    )
+    taught = prepare_splits(config)
+    gold = prepare_splits(config.replace(label_source="gold"))
+
+    assert [r.report_id for r in taught.members.reports] == [r.report_id for r in gold.members.reports]
+    assert np.array_equal(taught.test.label_matrix(), gold.test.label_matrix())
+    assert not np.array_equal(taught.members.label_matrix(), gold.members.label_matrix())
+
+
+def test_unknown_label_source_rejected():
+    with pytest.raises(ValueError, match="label_source='oracle'"):
+        RunConfig(dataset="synthetic", model="minilm-l6", method="tfidf", label_source="oracle")
