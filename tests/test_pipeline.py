@@ -249,3 +249,23 @@ def test_teacher_split_keeps_gold_test(tmp_path):
 def test_unknown_label_source_rejected():
     with pytest.raises(ValueError, match="label_source='oracle'"):
         RunConfig(dataset="synthetic", model="minilm-l6", method="tfidf", label_source="oracle")
+
+
+def test_checkpoint_rejects_other_label_set(tiny_bert_dir):
+    from baselines.neural import NeuralPredictor
+    from baselines.tfidf import TfidfPredictor
+    from bench.models import load_classifier, resolve_model
+    from bench.records import Corpus
+    from tests.conftest import make_toy_corpus
+
+    toy = make_toy_corpus(8)
+    other = Corpus("toy", ("Atelectasis", "Cardiomegaly", "Edema", "Mass"), [])
+    model, tokenizer = load_classifier(resolve_model(str(tiny_bert_dir)), toy.label_names)
+    predictors = [
+        NeuralPredictor(model, tokenizer, toy.label_names, 32, save_adapter_only=False),
+        TfidfPredictor(None, [], np.zeros(3, dtype=np.float32), toy.label_names),
+    ]
+
+    for predictor in predictors:
+        with pytest.raises(ValueError, match="label set"):
+            predictor.predict_logits(other)
