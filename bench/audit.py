@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 
 # Attacks that read reference-model signals; the others need only the target.
 REFERENCE_ATTACKS = frozenset({"reference", "lira-offline", "lira-online", "rmia"})
+# Model-free attacks that read only the report texts; they check that the audit pool's two sides
+# cannot be told apart without the model (Das, Zhang and Tramèr, 2024).
+TEXT_ATTACKS = frozenset({"blind"})
 
 
 def audit_pool(splits: Splits, config: RunConfig) -> tuple[Corpus, np.ndarray]:
@@ -143,7 +146,12 @@ def run_audit(
     scores: dict[str, np.ndarray] = {}
     for name in wanted:
         started = time.perf_counter()
-        values = run_attack(name, signals)
+        if name == "blind":
+            from attacks.blind import blind_scores
+
+            values = blind_scores(pool.texts(), is_member, seed=config.split.seed)
+        else:
+            values = run_attack(name, signals)
         metrics = roc_metrics(values, is_member)
         # The ROC points are left out of the results file: the raw scores saved below reproduce them.
         metrics.pop("fpr", None)

@@ -200,7 +200,7 @@ class AuditOptions:
 
     enabled: bool = True
     reference_models: int = 2
-    attacks: tuple[str, ...] = ("loss", "reference", "rmia")
+    attacks: tuple[str, ...] = ("loss", "reference", "rmia", "blind")
     max_pool: Optional[int] = None
 
     def __post_init__(self) -> None:

@@ -76,7 +76,7 @@ PRESETS.add(
         seeds=(0, 1, 2),
         dataset_options=DatasetOptions(synthetic_reports=20000),
         train=TrainOptions(epochs=5.0, batch_size=256, physical_batch_size=64, max_length=256, learning_rate=2e-3, head_learning_rate=1e-2),
-        audit=AuditOptions(reference_models=4, attacks=("loss", "reference", "rmia", "lira-offline", "lira-online")),
+        audit=AuditOptions(reference_models=4, attacks=("loss", "reference", "rmia", "lira-offline", "lira-online", "blind")),
         cost_hint="several hours on 2 CPU cores; sized for one GPU",
     ),
 )

@@ -366,7 +366,9 @@ def write_report(results_folder: Path, out: Optional[Path] = None) -> Path:
         "## Leakage",
         "",
         "Members are the positive class and a larger attack score means member; AUC 0.5 is chance. "
-        "`loss` is the LOSS attack, `reference` compares the target's loss with reference models that did not train on the report.",
+        "`loss` is the LOSS attack, `reference` compares the target's loss with reference models that did not train on the report, "
+        "`rmia` is RMIA on the same reference models, and `blind` is a validity row: a text-only classifier that never sees "
+        "the model, so an AUC far from 0.5 there means the two sides differ in their texts, not only in membership.",
         "",
         leakage,
         "",

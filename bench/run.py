@@ -128,10 +128,12 @@ def build_grid(args: argparse.Namespace) -> tuple[Preset, list[RunConfig]]:
     audit: AuditOptions = preset.audit
     if args.attacks:
         from attacks import ATTACKS
+        from bench.audit import TEXT_ATTACKS
 
         attacks = _split_list(args.attacks, str, "--attacks")
         for name in attacks:
-            ATTACKS.get(name)
+            if name not in TEXT_ATTACKS:
+                ATTACKS.get(name)
         audit = dataclasses.replace(audit, attacks=attacks)
     if args.reference_models is not None:
         from bench.audit import REFERENCE_ATTACKS

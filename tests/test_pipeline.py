@@ -138,7 +138,7 @@ def test_audit_scores_every_attack(marked_sweep):
     for output in marked_sweep["outputs"]:
         attacks = output["audit"]["attacks"]
 
-        assert set(attacks) == {"loss", "reference"}
+        assert set(attacks) == {"loss", "reference", "rmia", "blind"}
         for metrics in attacks.values():
             assert 0.0 <= metrics["auc"] <= 1.0
 
