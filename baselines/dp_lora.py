@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import dataclass
+from typing import Any, Optional
 
 import torch
 from tqdm.auto import tqdm
@@ -13,7 +15,7 @@ from baselines.lora import add_lora
 from baselines.neural import make_optimizer, masked_bce_per_sample
 from baselines.privacy import PrivacyPlan, plan_privacy, spent_epsilon
 from baselines.transformer import fit_transformer
-from bench.config import RunConfig, TrainOptions
+from bench.config import ClippingMode, RunConfig, TrainOptions
 from bench.data import PadCollator, TokenizedReports
 from bench.records import Corpus
 
@@ -55,10 +57,10 @@ def train_with_plan(
     Logical batches are Poisson samples with expected size ``options.batch_size``; Opacus's
     ``BatchMemoryManager`` splits them into physical batches of at most ``physical_batch_size``
     without changing the logical batch or the accounting. An empty Poisson sample still takes a
-    noisy step, so accountant steps equal optimizer steps. The returned ``model`` entry is the
+    noisy step, so accountant steps equal optimizer steps. ``options.dp_clipping`` picks how
+    per-sample gradients are clipped (see ``make_private``). The returned ``model`` entry is the
     trained model without the Opacus wrapper.
     """
-    from opacus import PrivacyEngine
     from opacus.utils.batch_memory_manager import BatchMemoryManager
 
     delta = plan.delta
@@ -75,18 +77,10 @@ def train_with_plan(
         collate_fn=PadCollator(pad_token_id),
         generator=torch.Generator().manual_seed(options.seed),
     )
-    engine = PrivacyEngine(accountant="rdp")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
-        private_model, private_optimizer, private_loader = engine.make_private(
-            module=model,
-            optimizer=optimizer,
-            data_loader=loader,
-            noise_multiplier=plan.noise_multiplier,
-            max_grad_norm=options.max_grad_norm,
-            poisson_sampling=True,
-            grad_sample_mode="hooks",
-        )
+    private = make_private(
+        model, optimizer, loader, noise_multiplier=plan.noise_multiplier, max_grad_norm=options.max_grad_norm, clipping=options.dp_clipping
+    )
+    engine, private_model, private_optimizer, private_loader = private.engine, private.model, private.optimizer, private.loader
     scheduler = torch.optim.lr_scheduler.LambdaLR(private_optimizer.original_optimizer, lambda s: max(0.0, 1.0 - s / plan.steps))
     device = next(private_model.parameters()).device
 
@@ -101,12 +95,11 @@ def train_with_plan(
                     break
                 if ids.shape[0] == 0:
                     empty_batches += 1
-                    _prepare_empty_step(private_optimizer)
+                    private.prepare_empty_step()
                 else:
                     ids, attention, labels, label_mask = (t.to(device) for t in (ids, attention, labels, label_mask))
                     output = private_model(input_ids=ids, attention_mask=attention)
-                    loss = masked_bce_per_sample(output.logits, labels, label_mask).mean()
-                    loss.backward()
+                    private.backward(output.logits, labels, label_mask)
                     samples += int(ids.shape[0])
                     tokens += int(attention.sum())
                 private_optimizer.step()
@@ -137,6 +130,7 @@ def train_with_plan(
         "delta": delta,
         "noise_multiplier": plan.noise_multiplier,
         "max_grad_norm": options.max_grad_norm,
+        "clipping": options.dp_clipping,
         "sample_rate": plan.sample_rate,
         "expected_batch_size": options.batch_size,
         "planned_steps": plan.steps,
@@ -154,10 +148,115 @@ def train_with_plan(
     }
 
 
-def _prepare_empty_step(optimizer) -> None:
-    """Give every parameter an empty per-sample gradient so the step adds pure noise and is accounted."""
-    for param in optimizer.params:
-        param.grad_sample = torch.zeros((0, *param.shape), dtype=param.dtype, device=param.device)
+class MaskedBCELoss(torch.nn.Module):
+    """Multi-label loss over the scored labels, reduced per report and then over the batch.
+
+    ``reduction="none"`` returns the loss per report, shape [batch]. Opacus's ghost clipping
+    wrapper expects that form, and sets ``reduction`` to ``"none"`` while it calls the criterion.
+    """
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor, label_mask: torch.Tensor) -> torch.Tensor:
+        per_report = masked_bce_per_sample(logits, labels, label_mask)
+        if self.reduction == "none":
+            return per_report
+        if self.reduction == "sum":
+            return per_report.sum()
+        if self.reduction == "mean":
+            return per_report.mean()
+        raise ValueError(f"reduction={self.reduction!r} is invalid; use 'none', 'sum' or 'mean'.")
+
+
+@dataclass
+class PrivateTraining:
+    """The Opacus-wrapped model, optimizer and Poisson loader of one DP-SGD run.
+
+    Attributes:
+        engine: The ``PrivacyEngine`` whose RDP accountant records every step.
+        model: The wrapped model (``model._module`` is the original).
+        optimizer: The DP optimizer that clips (``hooks`` only), adds noise and steps.
+        loader: The Poisson-sampling data loader.
+        clipping: The clipping mode, ``"hooks"`` or ``"ghost"``.
+        criterion: Opacus's ghost clipping loss wrapper, or ``None`` in ``hooks`` mode.
+    """
+
+    engine: Any
+    model: torch.nn.Module
+    optimizer: Any
+    loader: torch.utils.data.DataLoader
+    clipping: ClippingMode
+    criterion: Optional[Any] = None
+
+    def backward(self, logits: torch.Tensor, labels: torch.Tensor, label_mask: torch.Tensor) -> None:
+        """Back-propagate the batch's loss so that the next ``optimizer.step()`` applies its clipped gradients.
+
+        In ``hooks`` mode the backward pass fills per-sample gradients, which the optimizer clips.
+        In ``ghost`` mode the wrapper runs two backward passes: the first computes per-report
+        gradient norms, the second back-propagates the per-report losses scaled by their clipping
+        factors, which leaves the sum of clipped gradients in ``.grad``.
+        """
+        if self.criterion is None:
+            masked_bce_per_sample(logits, labels, label_mask).mean().backward()
+        else:
+            self.criterion(logits, labels, label_mask).backward()
+
+    def prepare_empty_step(self) -> None:
+        """Give every parameter a zero gradient for an empty Poisson batch, so the step adds pure noise and is accounted.
+
+        The ``hooks`` optimizer reads per-sample gradients, here an empty batch of them. The
+        ``ghost`` optimizer reads the already clipped sum in ``.grad``, here zeros.
+        """
+        for param in self.optimizer.params:
+            if self.clipping == "ghost":
+                param.grad = torch.zeros_like(param)
+            else:
+                param.grad_sample = torch.zeros((0, *param.shape), dtype=param.dtype, device=param.device)
+
+
+def make_private(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: torch.utils.data.DataLoader,
+    *,
+    noise_multiplier: float,
+    max_grad_norm: float,
+    clipping: ClippingMode,
+) -> PrivateTraining:
+    """Wrap ``model``, ``optimizer`` and ``loader`` for DP-SGD with Poisson sampling and an RDP accountant.
+
+    ``clipping="hooks"`` uses Opacus's ``grad_sample_mode="hooks"``. ``clipping="ghost"`` uses
+    ``grad_sample_mode="ghost"`` (Opacus 1.6), which also returns a loss wrapper. The loss is
+    reduced over labels to one value per report, and the wrapper reduces it over the batch.
+    """
+    from opacus import PrivacyEngine
+
+    if clipping not in ("hooks", "ghost"):
+        raise ValueError(f"clipping={clipping!r} is invalid; use 'hooks' or 'ghost'.")
+
+    engine = PrivacyEngine(accountant="rdp")
+    arguments = dict(
+        module=model,
+        optimizer=optimizer,
+        data_loader=loader,
+        noise_multiplier=noise_multiplier,
+        max_grad_norm=max_grad_norm,
+        poisson_sampling=True,
+        grad_sample_mode=clipping,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
+        if clipping == "ghost":
+            private_model, private_optimizer, criterion, private_loader = engine.make_private(criterion=MaskedBCELoss(), **arguments)
+        else:
+            private_model, private_optimizer, private_loader = engine.make_private(**arguments)
+            criterion = None
+
+    return PrivateTraining(
+        engine=engine, model=private_model, optimizer=private_optimizer, loader=private_loader, clipping=clipping, criterion=criterion
+    )
 
 
 class DPLoRA:
