@@ -178,13 +178,15 @@ def dp_ratios(results: list[dict]) -> list[str]:
 BENCHMARK_HEADERS = [
     "model", "device", "benchmark", "steps", "s / step ↓", "samples / s ↑", "tokens / s ↑", "peak memory MiB ↓", "increase MiB ↓", "trainable params",
 ]
-BENCHMARK_RATIO_HEADERS = ["model", "device", "ratio", "time per step", "peak memory", "memory increase"]
+BENCHMARK_ORDER = ("lora", "dp-lora-hooks", "dp-lora-ghost", "full", "peer-dp-lora")
+BENCHMARK_RATIO_HEADERS = ["model", "device", "ratio", "time per step", "samples / s", "peak memory", "memory increase"]
 
 
 def benchmark_rows(records: list[dict]) -> list[list]:
     """Return one row per benchmark record of ``bench/bench_training.py``'s JSON file."""
     rows = []
-    for record in sorted(records, key=lambda r: (r["model"], r["device"], r["benchmark"])):
+    order = {name: i for i, name in enumerate(BENCHMARK_ORDER)}
+    for record in sorted(records, key=lambda r: (r["model"], r["device"], order.get(r["benchmark"], len(order)), r["benchmark"])):
         rows.append(
             [
                 record["model"],
@@ -215,7 +217,15 @@ def write_benchmark_table(path: Path, out: Optional[Path] = None) -> Path:
 
     table = tabulate(benchmark_rows(records), headers=BENCHMARK_HEADERS, tablefmt="github")
     ratio_rows = [
-        [r["model"], r["device"], r["ratio"], f"{_fmt(r['time_per_step'], 2)}×", f"{_fmt(r['peak_memory'], 2)}×", f"{_fmt(r['memory_increase'], 2)}×"]
+        [
+            r["model"],
+            r["device"],
+            r["ratio"],
+            f"{_fmt(r['time_per_step'], 2)}×",
+            f"{_fmt(r.get('samples_per_second'), 2)}×",
+            f"{_fmt(r['peak_memory'], 2)}×",
+            f"{_fmt(r['memory_increase'], 2)}×",
+        ]
         for r in payload.get("ratios") or []
     ]
     ratios = tabulate(ratio_rows, headers=BENCHMARK_RATIO_HEADERS, tablefmt="github") if ratio_rows else "_No matching pairs._"
