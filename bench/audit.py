@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 # Attacks that read reference-model signals; the others need only the target.
 REFERENCE_ATTACKS = frozenset({"reference", "lira-offline", "lira-online", "rmia"})
 # Model-free attacks that read only the report texts; they check that the audit pool's two sides
-# cannot be told apart without the model (Das, Zhang and Tramèr, 2024).
+# cannot be distinguished without the model (Das, Zhang and Tramèr, 2024).
 TEXT_ATTACKS = frozenset({"blind"})
 
 

@@ -66,7 +66,7 @@ class SplitOptions:
 
     Test and validation patients are drawn first. The remaining patients form the audit pool:
     a random half of them (``member_fraction``) are members and train the target model, the
-    other half are non-members that no target model sees.
+    other half are non-members, which no target model trains on.
     """
 
     test_fraction: float = 0.15
@@ -95,7 +95,7 @@ class TrainOptions:
     Attributes:
         epochs: Passes over the training set (expected passes under Poisson sampling).
         batch_size: Logical batch size: the expected batch size under Poisson sampling for DP.
-        physical_batch_size: Largest batch that is run through the model at once; gradients
+        physical_batch_size: Largest batch that is run through the model at once. Gradients
             are accumulated up to the logical batch, so it changes memory, not results or accounting.
         learning_rate: Peak learning rate of AdamW (linear decay, no warm-up).
         head_learning_rate: Peak learning rate of the freshly initialised classification head, or
@@ -156,7 +156,7 @@ class PrivacyOptions:
     Attributes:
         epsilon: Target epsilon; the calibrated noise keeps the spent epsilon at or below it.
         delta: Target delta; ``None`` picks ``1 / (10 * N)`` for N training reports, which is
-            below 1/N as the usual rule of thumb asks. The choice is written in the results.
+            below 1/N, the usual rule of thumb. The choice is written in the results.
         accountant: Accountant used to calibrate the noise and report the spent epsilon.
     """
 

@@ -2,7 +2,7 @@
 
 One JSON file under ``cache_root() / "labels"`` stores the values of one (labeler name, model,
 version, label set). Inside it each report is stored as the SHA-256 hex digest of its text and its
-value list, NaN written as ``null``. The file holds no report text and no report id.
+value list, NaN written as ``null``. The file contains no report text and no report id.
 
 NOTE: the digest is unsalted, so anyone who has this cache and a candidate text can check whether
 that text was labeled. The cache is therefore as sensitive as the token cache and stays on this
