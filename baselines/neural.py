@@ -7,7 +7,7 @@ import math
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import torch
@@ -145,6 +145,25 @@ def linear_decay(optimizer: torch.optim.Optimizer, total_steps: int) -> torch.op
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1.0 - step / max(1, total_steps)))
 
 
+def bucketed_batches(lengths: np.ndarray, batch_size: int, generator: torch.Generator, *, window: int = 32) -> list[list[int]]:
+    """Return one epoch of logical batches, each holding reports of similar length.
+
+    The reports are shuffled and cut into windows of ``window * batch_size``. Each window is
+    sorted by length and cut into batches, and then the batch order is shuffled again. Every
+    report appears exactly once per epoch, and a batch pads to a length close to its own
+    reports' lengths instead of the longest of a random draw. Only non-private training uses
+    this: DP-SGD draws its batches by Poisson sampling, which must stay independent of the data.
+    """
+    permutation = torch.randperm(len(lengths), generator=generator).tolist()
+    span = max(1, window) * batch_size
+    batches: list[list[int]] = []
+    for start in range(0, len(permutation), span):
+        chunk = sorted(permutation[start : start + span], key=lambda index: int(lengths[index]))
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    order = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in order]
+
+
 def train_non_private(
     model: torch.nn.Module,
     dataset: TokenizedReports,
@@ -152,27 +171,35 @@ def train_non_private(
     options: TrainOptions,
     *,
     progress: bool = True,
-    on_step: Optional[Callable[[int], None]] = None,
 ) -> dict:
-    """Train with shuffled logical batches of ``options.batch_size``, accumulated over physical batches."""
+    """Train with logical batches of ``options.batch_size``, accumulated over physical batches.
+
+    With ``options.bucket_by_length`` the batches come from :func:`bucketed_batches`, otherwise
+    from a plain shuffle.
+    """
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(options.seed)
     total_steps = max(1, math.ceil(options.epochs * len(dataset) / options.batch_size))
     optimizer = make_optimizer(model, options)
     scheduler = linear_decay(optimizer, total_steps)
     collate = PadCollator(pad_token_id)
+    lengths = dataset.lengths()
     model.train()
 
     steps = 0
     samples = 0
     tokens = 0
+    padded = 0
     bar = tqdm(total=total_steps, desc="training", unit="step", disable=not progress, leave=False)
     while steps < total_steps:
-        permutation = torch.randperm(len(dataset), generator=generator).tolist()
-        for start in range(0, len(permutation), options.batch_size):
+        if options.bucket_by_length:
+            epoch = bucketed_batches(lengths, options.batch_size, generator)
+        else:
+            permutation = torch.randperm(len(dataset), generator=generator).tolist()
+            epoch = [permutation[i : i + options.batch_size] for i in range(0, len(permutation), options.batch_size)]
+        for logical in epoch:
             if steps >= total_steps:
                 break
-            logical = permutation[start : start + options.batch_size]
             optimizer.zero_grad(set_to_none=True)
             for chunk_start in range(0, len(logical), options.physical_batch_size):
                 chunk = logical[chunk_start : chunk_start + options.physical_batch_size]
@@ -182,11 +209,15 @@ def train_non_private(
                 loss.backward()
                 samples += len(chunk)
                 tokens += int(attention.sum())
+                padded += int(attention.numel())
             optimizer.step()
             scheduler.step()
             steps += 1
             bar.update(1)
-            if on_step is not None:
-                on_step(steps)
     bar.close()
-    return {"optimizer_steps": steps, "samples_seen": samples, "tokens_seen": tokens}
+    return {
+        "optimizer_steps": steps,
+        "samples_seen": samples,
+        "tokens_seen": tokens,
+        "padding_share": round(1.0 - tokens / padded, 4) if padded else 0.0,
+    }

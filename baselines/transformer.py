@@ -18,7 +18,7 @@ from baselines.neural import (
 )
 from bench.config import RunConfig
 from bench.data import TokenizedReports, tokenize_corpus
-from bench.models import load_classifier, resolve_model
+from bench.models import load_classifier, resolve_model, resolved_pooling
 from bench.records import Corpus
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def fit_transformer(
     """Load ``config.model``, apply ``adapt`` (LoRA or nothing), train it with ``trainer`` on ``train``."""
     torch.manual_seed(config.train.seed)
     spec = resolve_model(config.model)
-    model, tokenizer = load_classifier(spec, train.label_names)
+    model, tokenizer = load_classifier(spec, train.label_names, pooling=config.train.pooling)
     model = adapt(model, spec)
     device = select_device()
     # The model moves to its device before any DP wrapping, so hooks and parameters agree.
@@ -65,6 +65,7 @@ def fit_transformer(
         "tokens_per_second": round(facts["tokens_seen"] / seconds, 1) if seconds > 0 else None,
         "peak_memory_mb": round(memory.peak_mb, 1),
         "memory_measure": "cuda_max_allocated" if device.type == "cuda" else "process_rss",
+        "pooling": resolved_pooling(spec, config.train.pooling),
         "device": device.type,
         "trainable_parameters": trainable_parameters(model),
         "total_parameters": sum(p.numel() for p in model.parameters()),

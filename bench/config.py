@@ -18,6 +18,8 @@ UncertainPolicy = Literal["ones", "zeros", "mask"]
 UNCERTAIN_POLICIES: tuple[str, ...] = ("ones", "zeros", "mask")
 ClippingMode = Literal["hooks", "ghost"]
 CLIPPING_MODES: tuple[str, ...] = ("hooks", "ghost")
+# A canary secret has 9 digits and no leading zero, so at most 9 * 10**8 distinct candidates exist.
+MAX_CANARY_CANDIDATES = 9 * 10**8
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +111,12 @@ class TrainOptions:
             gradient of the trainable weights, then clips and sums them. ``"ghost"`` is Opacus's
             ghost clipping: per-sample gradient norms are computed without storing the gradients,
             and a second backward pass sums the clipped gradients. Both give the same update.
+        pooling: How the encoder's token states become the head's input: ``"auto"`` (the
+            model's own choice in the registry), ``"mean"`` (masked mean over tokens) or
+            ``"native"`` (the architecture's own pooler).
+        bucket_by_length: Group reports of similar token length into the same batch in
+            non-private training, so less compute goes to padding. DP-SGD ignores it: its
+            Poisson-sampled batches must not depend on the data.
         threshold_grid: Number of candidate thresholds per label tried on validation data.
         seed: Seed for initialisation, sampling and dropout.
     """
@@ -124,6 +132,8 @@ class TrainOptions:
     lora_dropout: float = 0.0
     max_grad_norm: float = 1.0
     dp_clipping: ClippingMode = "hooks"
+    pooling: Literal["auto", "mean", "native"] = "auto"
+    bucket_by_length: bool = True
     threshold_grid: int = 41
     seed: int = 0
 
@@ -145,6 +155,8 @@ class TrainOptions:
             raise ValueError(f"lora_r={self.lora_r} is invalid; use a positive rank.")
         if self.max_grad_norm <= 0:
             raise ValueError(f"max_grad_norm={self.max_grad_norm} is invalid; use a positive clipping norm.")
+        if self.pooling not in ("auto", "mean", "native"):
+            raise ValueError(f"pooling={self.pooling!r} is invalid; use 'auto', 'mean' or 'native'.")
         if self.dp_clipping not in CLIPPING_MODES:
             raise ValueError(f"dp_clipping={self.dp_clipping!r} is invalid; use one of {CLIPPING_MODES}.")
 
@@ -196,14 +208,28 @@ class AuditOptions:
             of the audit pool so that every report is OUT for exactly K/2 of them. Must be even.
         attacks: Registered attack names to run.
         max_pool: Cap on the audit pool size (members plus non-members), or ``None`` for all.
+        exposure_canaries: Synthetic canaries per entry of ``canary_repeats`` whose exposure
+            (Carlini et al., 2019) is measured; 0 disables the exposure test. They are added to
+            the target's training data only.
+        canary_repeats: Numbers of copies of an exposure canary that the target trains on. Each
+            count gets ``exposure_canaries`` canaries.
+        canary_candidates: Texts each exposure canary's secret is ranked among, its own included.
+        one_run_canaries: Number m of canaries for the one-run audit (Steinke, Nasr and
+            Jagielski, 2023), each added once to the target's training data with probability
+            1/2; 0 disables it.
     """
 
     enabled: bool = True
     reference_models: int = 2
     attacks: tuple[str, ...] = ("loss", "reference", "rmia", "blind")
     max_pool: Optional[int] = None
+    exposure_canaries: int = 0
+    canary_repeats: tuple[int, ...] = (1, 4, 16)
+    canary_candidates: int = 1000
+    one_run_canaries: int = 0
 
     def __post_init__(self) -> None:
+        self._check_canaries()
         if self.reference_models < 0 or self.reference_models % 2:
             raise ValueError(
                 f"reference_models={self.reference_models} is invalid; use an even number (0 disables "
@@ -214,6 +240,27 @@ class AuditOptions:
             raise ValueError(
                 f"attacks {lira} fit a Gaussian to the IN and OUT reference signals, which needs at least two of "
                 f"each per report, but reference_models={self.reference_models}; use 4 or more."
+            )
+
+    def _check_canaries(self) -> None:
+        for name in ("exposure_canaries", "one_run_canaries"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name}={value!r} is invalid; use a non-negative integer (0 disables it).")
+        repeats = self.canary_repeats
+        if (
+            not isinstance(repeats, tuple)
+            or not repeats
+            or any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in repeats)
+        ):
+            raise ValueError(f"canary_repeats={repeats!r} is invalid; use a non-empty tuple of positive integers such as (1, 4, 16).")
+        if len(set(repeats)) != len(repeats):
+            raise ValueError(f"canary_repeats={repeats!r} repeats a count; list each insertion count once, such as (1, 4, 16).")
+        candidates = self.canary_candidates
+        if isinstance(candidates, bool) or not isinstance(candidates, int) or not 2 <= candidates <= MAX_CANARY_CANDIDATES:
+            raise ValueError(
+                f"canary_candidates={candidates!r} is invalid; use an integer from 2 to {MAX_CANARY_CANDIDATES}, "
+                "for example 1000 (exposure can reach log2 of it)."
             )
 
 

@@ -58,8 +58,11 @@ def choose_thresholds(
 ) -> np.ndarray:
     """Choose each label's decision threshold to maximise F1 on validation data.
 
-    The candidates are ``grid`` evenly spaced values strictly inside (0, 1). An odd ``grid``
-    includes 0.5. A cell is predicted positive when its probability is >= the threshold, and
+    The candidates are ``grid`` evenly spaced values strictly inside (0, 1), where an odd
+    ``grid`` includes 0.5, plus the midpoints between consecutive distinct validation
+    probabilities of the label. The midpoints matter for a model whose probabilities all sit in
+    a narrow band, as a DP model's often do early in training: a fixed grid alone would then
+    offer no threshold that splits them. A cell is predicted positive when its probability is >= the threshold, and
     only cells with mask == 1 count. Among candidates of equal F1 the one closest to 0.5 wins,
     and the lower one when two are equally close. A label without a scored positive keeps 0.5
     because its F1 is undefined, and a warning names its column.
@@ -68,7 +71,7 @@ def choose_thresholds(
         probabilities: float array [n, L] of predicted probabilities in [0, 1].
         labels: array [n, L] of 0/1 targets.
         mask: array [n, L] of 0/1.
-        grid: number of candidate thresholds, at least 1.
+        grid: number of evenly spaced candidate thresholds, at least 1.
 
     Returns:
         float64 array [L] of thresholds.
@@ -79,24 +82,26 @@ def choose_thresholds(
     if isinstance(grid, bool) or not isinstance(grid, (int, np.integer)) or grid < 1:
         raise ValueError(f"grid={grid!r} is invalid. Use a positive integer number of candidate thresholds.")
 
-    candidates = np.linspace(0.0, 1.0, grid + 2)[1:-1]
-    # Sorted by distance to 0.5 (rounded so that mirrored candidates tie exactly), lower first on ties.
-    # argmax then returns the first best candidate, which is the tie-break rule.
-    order = np.argsort(np.round(np.abs(candidates - 0.5), 12), kind="stable")
-    candidates = candidates[order]
-
+    fixed = np.linspace(0.0, 1.0, grid + 2)[1:-1]
     positive = (labels == 1) & (mask == 1)
     negative = (labels == 0) & (mask == 1)
     support = positive.sum(axis=0)
-    f1 = np.zeros((candidates.size, probabilities.shape[1]))
-    for index, candidate in enumerate(candidates):
-        predicted = probabilities >= candidate
-        true_positives = (predicted & positive).sum(axis=0)
-        false_positives = (predicted & negative).sum(axis=0)
-        denominator = support + true_positives + false_positives
-        f1[index] = np.divide(2.0 * true_positives, denominator, out=np.zeros(denominator.shape), where=denominator > 0)
+    thresholds = np.full(probabilities.shape[1], 0.5)
+    for column in range(probabilities.shape[1]):
+        scores = probabilities[:, column]
+        seen = np.unique(scores[mask[:, column] == 1])
+        midpoints = (seen[:-1] + seen[1:]) / 2.0
+        candidates = np.unique(np.concatenate([fixed, midpoints]))
+        # Sorted by distance to 0.5 (rounded so that mirrored candidates tie exactly), lower first on ties.
+        # argmax then returns the first best candidate, which is the tie-break rule.
+        candidates = candidates[np.lexsort((candidates, np.round(np.abs(candidates - 0.5), 12)))]
+        predicted = scores[None, :] >= candidates[:, None]
+        true_positives = (predicted & positive[:, column]).sum(axis=1)
+        false_positives = (predicted & negative[:, column]).sum(axis=1)
+        denominator = support[column] + true_positives + false_positives
+        f1 = np.divide(2.0 * true_positives, denominator, out=np.zeros(denominator.shape), where=denominator > 0)
+        thresholds[column] = candidates[int(np.argmax(f1))]
 
-    thresholds = candidates[np.argmax(f1, axis=0)]
     no_positive = support == 0
     if no_positive.any():
         columns = np.flatnonzero(no_positive).tolist()

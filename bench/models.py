@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+import torch
+
 from bench.registry import Registry, UnknownNameError
 
 logger = logging.getLogger(__name__)
@@ -24,6 +26,10 @@ class ModelSpec:
         gguf_file: File name inside that folder for GGUF weights, or ``None`` for safetensors.
         lora_targets: Module names that LoRA adapts.
         decoder: True for causal decoders, which need a pad token for batched classification.
+        pooling: How an encoder turns token states into one report vector under
+            ``pooling="auto"``: ``"mean"`` (mean over real tokens, how sentence encoders such as
+            all-MiniLM-L6-v2 were trained) or ``"native"`` (the architecture's own head input:
+            BERT's first-token pooler, a decoder's last real token).
     """
 
     name: str
@@ -31,9 +37,11 @@ class ModelSpec:
     gguf_file: Optional[str] = None
     lora_targets: tuple[str, ...] = ("query", "value")
     decoder: bool = False
+    pooling: str = "native"
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
+POOLING_MODES: tuple[str, ...] = ("auto", "mean", "native")
 
 
 def _package_folder(package: str, install_hint: str) -> Path:
@@ -59,7 +67,7 @@ def _locate_smollm2() -> Path:
     return folder
 
 
-MODELS.add("minilm-l6", ModelSpec("minilm-l6", _locate_minilm, lora_targets=("query", "value")))
+MODELS.add("minilm-l6", ModelSpec("minilm-l6", _locate_minilm, lora_targets=("query", "value"), pooling="mean"))
 MODELS.add(
     "smollm2-135m",
     ModelSpec(
@@ -99,12 +107,66 @@ def _local_spec(path: Path) -> ModelSpec:
     return ModelSpec(str(path), lambda: path, lora_targets=targets, decoder=decoder)
 
 
-def load_classifier(spec: ModelSpec, label_names: Sequence[str]):
+class MaskedMeanPooler(torch.nn.Module):
+    """Stands in for an encoder's pooler: the mean of the last hidden states over real tokens.
+
+    A pooler only receives the hidden states, so the attention mask of the current forward pass
+    is handed over by a pre-hook on the encoder (see :func:`use_mean_pooling`) and dropped after
+    use. The module has no weights; checkpoints and DP wrappers see nothing new.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mask: Optional[torch.Tensor] = None
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        mask, self.mask = self.mask, None
+        if mask is None or tuple(mask.shape) != tuple(hidden_states.shape[:2]):
+            # No usable mask was passed, so every position counts as a real token.
+            return hidden_states.mean(dim=1)
+        weights = mask.to(hidden_states.dtype).unsqueeze(-1)
+        return (hidden_states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+
+def use_mean_pooling(model: torch.nn.Module) -> torch.nn.Module:
+    """Make a BERT-style classifier pool by masked mean instead of its first-token pooler.
+
+    Raises:
+        ValueError: if the model's encoder has no ``pooler`` to replace (decoders, for example).
+    """
+    encoder = model.base_model
+    if not hasattr(encoder, "pooler"):
+        raise ValueError(
+            f"{type(model).__name__} has no pooler to replace, so pooling='mean' does not apply; "
+            "use pooling='native' or 'auto' for this model."
+        )
+    pooler = MaskedMeanPooler()
+    encoder.pooler = pooler
+
+    def hand_over_mask(module, args, kwargs):
+        mask = kwargs.get("attention_mask")
+        if mask is None and len(args) > 1:
+            mask = args[1]
+        pooler.mask = mask
+
+    encoder.register_forward_pre_hook(hand_over_mask, with_kwargs=True)
+    return model
+
+
+def resolved_pooling(spec: ModelSpec, pooling: str) -> str:
+    """Return ``"mean"`` or ``"native"``: ``pooling`` itself, or the model's own choice for ``"auto"``."""
+    if pooling not in POOLING_MODES:
+        raise ValueError(f"pooling={pooling!r} is invalid; use one of {POOLING_MODES}.")
+    return spec.pooling if pooling == "auto" else pooling
+
+
+def load_classifier(spec: ModelSpec, label_names: Sequence[str], *, pooling: str = "auto"):
     """Load ``spec`` offline as a multi-label classifier over ``label_names``.
 
     Returns ``(model, tokenizer)``. The head has one sigmoid output per label
     (``problem_type="multi_label_classification"``), ``id2label`` follows the label set, and a
-    decoder gets a pad token so that batches can be padded.
+    decoder gets a pad token so that batches can be padded. ``pooling`` is ``"auto"`` (the
+    spec's choice), ``"mean"`` or ``"native"``; see :class:`ModelSpec`.
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -134,6 +196,8 @@ def load_classifier(spec: ModelSpec, label_names: Sequence[str]):
             tokenizer.pad_token = tokenizer.eos_token
         model.config.pad_token_id = tokenizer.pad_token_id
     tokenizer.padding_side = "right"
+    if resolved_pooling(spec, pooling) == "mean":
+        use_mean_pooling(model)
 
     if model.config.num_labels != len(model.config.id2label):
         raise ValueError(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 from bench.config import AuditOptions, DatasetOptions, SplitOptions, TrainOptions
 from bench.registry import Registry
@@ -17,8 +19,10 @@ class Preset:
         methods: Registered method names; private methods run once per epsilon.
         epsilons: Target epsilons of the private methods.
         seeds: Training seeds; each one gives a separate run.
-        learning_rates: Per-method learning rates that override ``train.learning_rate``; full
-            fine-tuning needs a far smaller rate than LoRA, whose few weights start at zero.
+        per_method: Per-method changes to ``train``, for example ``{"full": {"learning_rate":
+            1e-4}}``: full fine-tuning needs a far smaller rate than LoRA, whose few weights start
+            at zero, and DP-SGD needs larger batches than plain training, because the noise it
+            adds to each step's summed gradient is divided by the batch size.
         cost_hint: Measured or estimated wall time on the stated hardware.
     """
 
@@ -33,12 +37,16 @@ class Preset:
     split: SplitOptions = field(default_factory=SplitOptions)
     train: TrainOptions = field(default_factory=TrainOptions)
     audit: AuditOptions = field(default_factory=AuditOptions)
-    learning_rates: tuple[tuple[str, float], ...] = (("full", 1e-4),)
+    per_method: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: {"full": {"learning_rate": 1e-4}})
     cost_hint: str = ""
+
+    def train_for(self, method: str) -> TrainOptions:
+        """Return ``train`` with the method's changes from ``per_method`` applied."""
+        return dataclasses.replace(self.train, **self.per_method.get(method, {}))
 
     def learning_rate(self, method: str) -> float:
         """Return the method's learning rate: its override, else ``train.learning_rate``."""
-        return dict(self.learning_rates).get(method, self.train.learning_rate)
+        return self.train_for(method).learning_rate
 
 
 PRESETS: Registry[Preset] = Registry("preset")
@@ -51,7 +59,7 @@ PRESETS.add(
         epsilons=(10.0,),
         dataset_options=DatasetOptions(synthetic_reports=400),
         train=TrainOptions(epochs=4.0, batch_size=16, physical_batch_size=16, max_length=96, learning_rate=2e-3, head_learning_rate=1e-2),
-        audit=AuditOptions(reference_models=2, max_pool=200),
+        audit=AuditOptions(reference_models=2, max_pool=200, exposure_canaries=1, canary_candidates=200, one_run_canaries=32),
         cost_hint="about 3 minutes on 2 CPU cores",
     ),
 )
@@ -63,7 +71,14 @@ PRESETS.add(
         epsilons=(1.0, 10.0),
         dataset_options=DatasetOptions(synthetic_reports=1200),
         train=TrainOptions(epochs=3.0, batch_size=16, physical_batch_size=16, max_length=128, learning_rate=2e-3, head_learning_rate=1e-2),
-        audit=AuditOptions(reference_models=2, max_pool=400),
+        audit=AuditOptions(
+            reference_models=4,
+            max_pool=400,
+            attacks=("loss", "reference", "rmia", "lira-offline", "lira-online", "blind"),
+            exposure_canaries=1,
+            canary_candidates=500,
+            one_run_canaries=64,
+        ),
         cost_hint="about 10 minutes on 2 CPU cores",
     ),
 )
@@ -76,7 +91,13 @@ PRESETS.add(
         seeds=(0, 1, 2),
         dataset_options=DatasetOptions(synthetic_reports=20000),
         train=TrainOptions(epochs=5.0, batch_size=256, physical_batch_size=64, max_length=256, learning_rate=2e-3, head_learning_rate=1e-2),
-        audit=AuditOptions(reference_models=4, attacks=("loss", "reference", "rmia", "lira-offline", "lira-online", "blind")),
+        audit=AuditOptions(
+            reference_models=4,
+            attacks=("loss", "reference", "rmia", "lira-offline", "lira-online", "blind"),
+            exposure_canaries=8,
+            canary_candidates=1000,
+            one_run_canaries=1000,
+        ),
         cost_hint="several hours on 2 CPU cores; sized for one GPU",
     ),
 )

@@ -49,6 +49,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=float, help="training epochs (default: the preset's)")
     parser.add_argument("--learning-rate", type=float, help="learning rate for every method (default: the preset's per-method rates)")
     parser.add_argument("--head-learning-rate", type=float, help="learning rate of the classification head (default: the preset's)")
+    parser.add_argument("--max-grad-norm", type=float, help="per-report clipping norm C of DP-SGD (default: the preset's)")
     parser.add_argument("--batch-size", type=int, help="logical batch size (expected size under Poisson sampling)")
     parser.add_argument("--physical-batch-size", type=int, help="largest batch run through the model at once")
     parser.add_argument("--reference-models", type=int, help="even number of reference models for the audit; 0 skips reference attacks")
@@ -121,10 +122,10 @@ def build_grid(args: argparse.Namespace) -> tuple[Preset, list[RunConfig]]:
         "batch_size": args.batch_size,
         "physical_batch_size": args.physical_batch_size,
         "head_learning_rate": args.head_learning_rate,
+        "max_grad_norm": args.max_grad_norm,
     }
     train_changes = {key: value for key, value in overrides.items() if value is not None}
-    if "batch_size" in train_changes and "physical_batch_size" not in train_changes:
-        train_changes["physical_batch_size"] = min(train_changes["batch_size"], preset.train.physical_batch_size)
+    overrides_given = set(train_changes)
     audit: AuditOptions = preset.audit
     if args.attacks:
         from attacks import ATTACKS
@@ -147,8 +148,12 @@ def build_grid(args: argparse.Namespace) -> tuple[Preset, list[RunConfig]]:
     for seed in seeds:
         for method in methods:
             runner = METHODS.get(method)
-            rate = args.learning_rate or preset.learning_rate(method)
-            train = dataclasses.replace(preset.train, **train_changes, seed=seed, learning_rate=rate)
+            method_train = preset.train_for(method)
+            rate = args.learning_rate or method_train.learning_rate
+            changes = dict(train_changes)
+            if "batch_size" in changes and "physical_batch_size" not in overrides_given:
+                changes["physical_batch_size"] = min(changes["batch_size"], method_train.physical_batch_size)
+            train = dataclasses.replace(method_train, **changes, seed=seed, learning_rate=rate)
             budgets = [PrivacyOptions(epsilon=e, delta=args.delta) for e in epsilons] if runner.private else [None]
             for privacy, source in itertools.product(budgets, label_sources):
                 configs.append(

@@ -276,3 +276,13 @@ def test_evaluate_no_warning_when_defined():
         result = evaluate(probabilities, labels, np.ones_like(labels), np.full(5, 0.5), _names(5), bootstrap=20)
 
     assert result["excluded_labels"] == []
+
+
+def test_thresholds_split_a_narrow_band():
+    # Every probability lies within 0.001 of 0.5, between two points of the fixed grid.
+    probabilities = np.array([[0.5002], [0.5004], [0.5006], [0.5008]])
+    labels = np.array([[0.0], [0.0], [1.0], [1.0]])
+
+    thresholds = choose_thresholds(probabilities, labels, np.ones_like(labels))
+
+    assert 0.5004 < thresholds[0] <= 0.5006

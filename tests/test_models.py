@@ -109,3 +109,50 @@ def test_resolve_folder_without_config(tmp_path):
 
     assert "config.json" in str(raised.value)
     assert str(tmp_path) in str(raised.value)
+
+
+def _logits_alone_and_padded(model, tokenizer):
+    """Return the short text's logits run alone and run beside a longer text (so with padding)."""
+    short, long = TEXTS[0], TEXTS[1] + " " + TEXTS[1]
+    model.eval()
+    with torch.no_grad():
+        alone = model(**tokenizer([short], return_tensors="pt")).logits[0]
+        padded = model(**tokenizer([short, long], padding=True, return_tensors="pt")).logits[0]
+    return alone, padded
+
+
+def test_mean_pooling_ignores_padding(tiny_bert_dir):
+    model, tokenizer = load_classifier(resolve_model(str(tiny_bert_dir)), LABELS, pooling="mean")
+
+    alone, padded = _logits_alone_and_padded(model, tokenizer)
+
+    assert torch.allclose(alone, padded, atol=1e-5)
+
+
+def test_mean_pooling_masked_mean(tiny_bert_dir):
+    model, tokenizer = load_classifier(resolve_model(str(tiny_bert_dir)), LABELS, pooling="mean")
+    model.eval()
+    batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
+
+    with torch.no_grad():
+        states = model.bert(**batch).last_hidden_state
+        logits = model(**batch).logits
+    weights = batch["attention_mask"].unsqueeze(-1).float()
+    expected = model.classifier((states * weights).sum(1) / weights.sum(1))
+
+    assert torch.allclose(logits, expected, atol=1e-5)
+
+
+def test_native_pooling_keeps_pooler(tiny_bert_dir):
+    model, _ = load_classifier(resolve_model(str(tiny_bert_dir)), LABELS, pooling="native")
+
+    assert any(name.startswith("bert.pooler.dense") for name, _ in model.named_parameters())
+
+
+def test_minilm_pools_by_mean():
+    from bench.models import resolved_pooling
+
+    assert resolved_pooling(resolve_model("minilm-l6"), "auto") == "mean"
+    assert resolved_pooling(resolve_model("minilm-l6"), "native") == "native"
+    with pytest.raises(ValueError, match="pooling='max'"):
+        resolved_pooling(resolve_model("minilm-l6"), "max")
