@@ -6,8 +6,11 @@ Canaries are inserted into the training data 1, 4 or 16 times (``repeats``). Aft
 model's loss on the canary is ranked among its losses on the same text with other random
 secrets. A secret the model memorised ranks near the lowest loss, which gives a high exposure.
 
-Every canary uses one fixed template written for this module and one fixed label pattern. No
-text comes from real reports, and the secrets are random numbers, not identifiers of anyone.
+Every canary uses one fixed template written for this module. By default all canaries share one
+label pattern, which the findings line names. With ``random_labels=True`` each canary gets its
+own seeded label pattern and the findings line names no label, so a classifier can fit a
+canary's labels only by memorising its secret. No text comes from real reports, and the secrets
+are random numbers, not identifiers of anyone.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ CANARY_TEMPLATE = (
     "IMPRESSION: Privacy audit canary. This text describes no patient."
 )
 SECRET_DIGITS = 9
+# The findings line of canaries with random label patterns. It names no label, so the text gives
+# no hint of the pattern.
+UNSTATED_FINDINGS = "recorded in the structured labels only"
 _SECRET_LOW = 10 ** (SECRET_DIGITS - 1)
 _SECRET_HIGH = 10**SECRET_DIGITS
 
@@ -38,7 +44,8 @@ class Canary:
     Attributes:
         id: report id, ``"canary-<index>"``.
         text: the template filled with the secret and the positive label names.
-        labels: float32 array [L], the fixed label pattern (label j is positive when j is even).
+        labels: float32 array [L], the label pattern: label j is positive when j is even, or a
+            random pattern per canary with ``make_canaries(..., random_labels=True)``.
         mask: float32 array [L] of ones, because every label of a canary is scored.
         repeats: number of copies to insert into the training data.
         secret: the fake 9-digit accession number, as a string.
@@ -53,20 +60,29 @@ class Canary:
 
 
 def make_canaries(
-    count: int, repeats: Sequence[int] = (1, 4, 16), *, label_names: Sequence[str], seed: int = 0
+    count: int,
+    repeats: Sequence[int] = (1, 4, 16),
+    *,
+    label_names: Sequence[str],
+    seed: int = 0,
+    random_labels: bool = False,
 ) -> list[Canary]:
     """Create ``count`` canaries with distinct random secrets.
 
     Canary i gets ``repeats = repeats[i % len(repeats)]`` training copies, so the repeat counts
-    are spread evenly. Every canary has the same label pattern: label j is positive when j is even and
-    negative otherwise, all scored. The findings line names the positive labels. The same
-    arguments always give the same canaries.
+    are spread evenly. By default every canary has the same label pattern, in which label j is
+    positive when j is even and negative otherwise, all scored. The findings line then names the
+    positive labels. With ``random_labels`` each label of each canary is positive with
+    probability 1/2 and the findings line is ``UNSTATED_FINDINGS``. The texts then differ only in
+    their secrets, so a canary's pattern can be learned only from its secret. The secrets do not
+    depend on ``random_labels``. The same arguments always give the same canaries.
 
     Args:
         count: number of canaries, >= 1.
         repeats: insertion counts, each >= 1.
         label_names: the dataset's L label names, in column order.
-        seed: seed of the secrets.
+        seed: seed of the secrets and of the random label patterns.
+        random_labels: draw a label pattern per canary and keep the labels out of the text.
 
     Returns:
         ``count`` canaries.
@@ -80,17 +96,23 @@ def make_canaries(
     if not label_names:
         raise ValueError("label_names is empty. Pass the dataset's label names in column order.")
 
-    labels = (np.arange(len(label_names)) % 2 == 0).astype(np.float32)
-    findings = ", ".join(name for name, positive in zip(label_names, labels) if positive) + " reported"
     secrets = _distinct_secrets(np.random.default_rng(seed), count, exclude=set())
+    if random_labels:
+        # A second stream of the same seed, so the secrets match those of random_labels=False.
+        patterns = (np.random.default_rng([seed, 1]).random((count, len(label_names))) < 0.5).astype(np.float32)
+        findings = [UNSTATED_FINDINGS] * count
+    else:
+        fixed = (np.arange(len(label_names)) % 2 == 0).astype(np.float32)
+        patterns = np.tile(fixed, (count, 1))
+        findings = [", ".join(name for name, positive in zip(label_names, fixed) if positive) + " reported"] * count
 
     canaries = []
     for index, secret in enumerate(secrets):
         canaries.append(
             Canary(
                 id=f"canary-{index:04d}",
-                text=CANARY_TEMPLATE.format(secret=secret, findings=findings),
-                labels=labels.copy(),
+                text=CANARY_TEMPLATE.format(secret=secret, findings=findings[index]),
+                labels=patterns[index].copy(),
                 mask=np.ones(len(label_names), dtype=np.float32),
                 repeats=repeats[index % len(repeats)],
                 secret=secret,

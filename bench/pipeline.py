@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from baselines import METHODS
+from bench.canary_audit import audit_delta, plan_canaries, score_canaries, with_canaries
 from bench.config import DatasetOptions, RunConfig
 from bench.datasets import load_corpus
 from bench.environment import environment
@@ -117,8 +118,12 @@ def run_one(config: RunConfig, results: Path, *, progress: bool = True, force: b
             "use a smaller --batch-size or a larger dataset."
         )
 
-    logger.info("training %s on %d reports", run_id, len(splits.members))
-    fitted = runner.fit(splits.members, splits.validation, config, progress=progress)
+    # Canaries join the target's training corpus only. The audit pool, validation, test and the
+    # reference models all read ``splits``, which contains no canary.
+    canaries = plan_canaries(config, splits.members.label_names)
+    train = with_canaries(splits.members, canaries)
+    logger.info("training %s on %d reports (%d of them canaries)", run_id, len(train), len(train) - len(splits.members))
+    fitted = runner.fit(train, splits.validation, config, progress=progress)
     predictor = fitted.predictor
 
     validation_probabilities = sigmoid(predictor.predict_logits(splits.validation, progress=progress))
@@ -162,7 +167,21 @@ def run_one(config: RunConfig, results: Path, *, progress: bool = True, force: b
     if config.audit.enabled:
         from bench.audit import run_audit
 
-        audit = run_audit(runner, predictor, splits, config, folder, results / "references", progress=progress)
+        delta, delta_source = audit_delta(privacy, len(train))
+        audit = run_audit(runner, predictor, splits, config, folder, results / "references", progress=progress, delta=delta)
+        audit["delta_source"] = delta_source
+        if canaries is not None:
+            audit["canaries"] = score_canaries(
+                predictor,
+                canaries,
+                config,
+                splits.members.label_names,
+                delta=delta,
+                delta_source=delta_source,
+                num_train=len(train),
+                run_dir=folder,
+                progress=progress,
+            )
 
     result = {
         **manifest,

@@ -73,8 +73,29 @@ def utility_rows(results: list[dict]) -> list[list[str]]:
 
 
 UTILITY_HEADERS = ["dataset", "model", "method", "ε", "labels", "seed", "weighted F1 ↑ [95% CI]", "micro F1 ↑", "macro F1 ↑", "labels excluded"]
-LEAKAGE_HEADERS = ["dataset", "method", "ε (target)", "ε spent (RDP / PRV)", "attack", "AUC ↓", "TPR@1% FPR ↓", "TPR@0.1% FPR ↓", "pool"]
+LEAKAGE_HEADERS = [
+    "dataset", "method", "ε (target)", "ε spent (RDP / PRV)", "attack", "AUC ↓", "TPR@1% FPR ↓", "TPR@0.1% FPR ↓", "TPR@0% FPR ↓",
+    "ROC ε lower bound", "pool",
+]
 PERFORMANCE_HEADERS = ["dataset", "model", "method", "ε", "train s", "s / step", "samples / s", "peak memory MiB", "trainable params"]
+
+
+def _target(result: dict) -> str:
+    return _fmt(_epsilon(result), 2) if _epsilon(result) is not None else "∞"
+
+
+def _spent(result: dict) -> str:
+    privacy = result.get("privacy") or {}
+    return f"{_fmt(privacy.get('epsilon_rdp'), 2)} / {_fmt(privacy.get('epsilon_prv'), 2)}" if privacy else "—"
+
+
+def _roc_epsilon(metrics: dict) -> str:
+    """Return an attack's ROC epsilon as table text, marking a text-only attack's value because it bounds no model."""
+    if "epsilon_lower_bound" in metrics:
+        return _fmt(metrics["epsilon_lower_bound"].get("epsilon"), 2)
+    if "empirical_epsilon" in metrics:
+        return f"{_fmt(metrics['empirical_epsilon'].get('epsilon'), 2)} (text only)"
+    return "n/a"
 
 
 def leakage_rows(results: list[dict]) -> list[list[str]]:
@@ -83,23 +104,110 @@ def leakage_rows(results: list[dict]) -> list[list[str]]:
         audit = result.get("audit")
         if not audit:
             continue
-        privacy = result.get("privacy") or {}
-        spent = f"{_fmt(privacy.get('epsilon_rdp'), 2)} / {_fmt(privacy.get('epsilon_prv'), 2)}" if privacy else "—"
         for attack, metrics in audit["attacks"].items():
             rows.append(
                 [
                     result["config"]["dataset"],
                     result["config"]["method"],
-                    _fmt(_epsilon(result), 2) if _epsilon(result) is not None else "∞",
-                    spent,
+                    _target(result),
+                    _spent(result),
                     attack,
                     _fmt(metrics["auc"]),
                     _fmt(metrics["tpr_at_1pct_fpr"]),
                     _fmt(metrics["tpr_at_0.1pct_fpr"]),
+                    _fmt(metrics.get("tpr_at_0pct_fpr")),
+                    _roc_epsilon(metrics),
                     audit["pool_size"],
                 ]
             )
     return rows
+
+
+def _canary_results(results: list[dict]) -> list[dict]:
+    return [r for r in results if (r.get("audit") or {}).get("canaries")]
+
+
+def _repeat_counts(results: list[dict]) -> list[int]:
+    """Return the sorted exposure repeat counts found in ``results``."""
+    counts = set()
+    for result in _canary_results(results):
+        exposure = result["audit"]["canaries"].get("exposure") or {}
+        counts.update(int(count) for count in exposure.get("by_repeats") or {})
+    return sorted(counts)
+
+
+def canary_headers(results: list[dict]) -> list[str]:
+    """Return the canary table's headers: one exposure column per repeat count found in ``results``."""
+    return [
+        "dataset", "method", "ε (target)", "ε spent (RDP / PRV)", "δ of the bounds", "one-run ε lower bound [m, guesses, correct]",
+        *(f"exposure ×{count} mean / max (bits)" for count in _repeat_counts(results)),
+    ]
+
+
+def canary_rows(results: list[dict]) -> list[list[str]]:
+    """Return one row per run with canaries: the one-run bound and the exposure at each repeat count."""
+    counts = [str(count) for count in _repeat_counts(results)]
+    rows = []
+    for result in _canary_results(results):
+        canaries = result["audit"]["canaries"]
+        bound = canaries.get("epsilon_lower_bound")
+        one_run = (
+            f"{_fmt(bound['epsilon'], 2)} [{bound['m']}, {bound['guesses']}, {bound['correct']}]" if bound else "not run"
+        )
+        by_repeats = (canaries.get("exposure") or {}).get("by_repeats") or {}
+        exposures = [
+            f"{_fmt(by_repeats[count]['mean'], 2)} / {_fmt(by_repeats[count]['max'], 2)}" if count in by_repeats else "—"
+            for count in counts
+        ]
+        row = [result["config"]["dataset"], result["config"]["method"], _target(result), _spent(result), f"{canaries['delta']:.1e}"]
+        rows.append([*row, one_run, *exposures])
+    return rows
+
+
+def canary_notes(results: list[dict]) -> list[str]:
+    """Return the notes below the canary table: the maximum exposure, and the delta that non-private runs use."""
+    notes = []
+    blocks = [r["audit"]["canaries"] for r in _canary_results(results)]
+    candidates = sorted({block["exposure"]["candidates"] for block in blocks if block.get("exposure")})
+    if candidates:
+        top = ", ".join(f"{math.log2(c):.2f} bits for {c} candidates" for c in candidates)
+        notes.append(f"Exposure is log2(candidates) minus log2 of the rank of the true secret's loss; its maximum is {top}, and about 1 bit is chance.")
+    if any(not r["method"]["private"] for r in _canary_results(results)):
+        notes.append(
+            "A non-private run has no delta of its own, so its lower bounds use the delta a DP run on the same "
+            "training corpus would use: 1/(10 N), with N counting the canaries."
+        )
+    return notes
+
+
+SLICE_HEADERS = ["dataset", "method", "ε", "attack", "label", "members", "non-members", "AUC ↓", "TPR@1% FPR ↓"]
+
+
+def slice_rows(results: list[dict]) -> tuple[list[list], int]:
+    """Return one row per measured per-label slice, and the number of slices left out for too few reports."""
+    rows = []
+    excluded = 0
+    for result in results:
+        slices = (result.get("audit") or {}).get("slices") or {}
+        for attack, labels in slices.items():
+            for label, metrics in labels.items():
+                if "excluded" in metrics:
+                    excluded += 1
+                    continue
+                rows.append(
+                    [
+                        result["config"]["dataset"],
+                        result["config"]["method"],
+                        _target(result),
+                        attack,
+                        label,
+                        metrics["n_members"],
+                        metrics["n_non_members"],
+                        _fmt(metrics["auc"]),
+                        _fmt(metrics["tpr_at_1pct_fpr"]),
+                    ]
+                )
+    return rows, excluded
 
 
 AGREEMENT_HEADERS = ["dataset", "teacher", "label", "F1 vs gold ↑", "Cohen's κ ↑", "teacher positive rate", "gold positive rate", "gold positives"]
@@ -152,8 +260,17 @@ def performance_rows(results: list[dict]) -> list[list[str]]:
     return rows
 
 
+def _seconds_per_sample(training: dict) -> float:
+    seconds, samples = training.get("train_seconds"), training.get("samples_seen")
+    return seconds / samples if seconds and samples else float("nan")
+
+
 def dp_ratios(results: list[dict]) -> list[str]:
-    """Return one line per DP-LoRA run: its time per step and peak memory over LoRA's on the same data and model."""
+    """Return one line per DP-LoRA run: its time per training report and peak memory over LoRA's on the same data and model.
+
+    Time is compared per report seen, not per optimizer step, because DP-SGD usually runs with a
+    larger logical batch than plain training, so one of its steps holds more reports.
+    """
     lora = {}
     for result in results:
         if result["config"]["method"] == "lora":
@@ -166,10 +283,10 @@ def dp_ratios(results: list[dict]) -> list[str]:
         if key not in lora:
             continue
         base, dp = lora[key], result["training"]
-        time_ratio = dp["seconds_per_step"] / base["seconds_per_step"] if base.get("seconds_per_step") else float("nan")
+        time_ratio = _seconds_per_sample(dp) / _seconds_per_sample(base)
         memory_ratio = dp["peak_memory_mb"] / base["peak_memory_mb"] if base.get("peak_memory_mb") else float("nan")
         lines.append(
-            f"- {key[0]} / {key[1]} / ε = {_epsilon(result):g}: DP-LoRA / LoRA time per step {time_ratio:.2f}×, "
+            f"- {key[0]} / {key[1]} / ε = {_epsilon(result):g}: DP-LoRA / LoRA time per training report {time_ratio:.2f}×, "
             f"peak memory {memory_ratio:.2f}× ({dp.get('memory_measure', 'n/a')})"
         )
     return lines
@@ -353,6 +470,10 @@ def write_report(results_folder: Path, out: Optional[Path] = None) -> Path:
     utility = tabulate(utility_rows(results), headers=UTILITY_HEADERS, tablefmt="github")
     leakage_table = leakage_rows(results)
     leakage = tabulate(leakage_table, headers=LEAKAGE_HEADERS, tablefmt="github") if leakage_table else "_No audit was run._"
+    canary_table = canary_rows(results)
+    canaries = tabulate(canary_table, headers=canary_headers(results), tablefmt="github") if canary_table else "_No run inserted canaries._"
+    slice_table, slices_excluded = slice_rows(results)
+    slices = tabulate(slice_table, headers=SLICE_HEADERS, tablefmt="github") if slice_table else "_No per-label slice has enough reports._"
     performance = tabulate(performance_rows(results), headers=PERFORMANCE_HEADERS, tablefmt="github")
     ratios = dp_ratios(results)
     agreement_table = agreement_rows(results)
@@ -378,9 +499,25 @@ def write_report(results_folder: Path, out: Optional[Path] = None) -> Path:
         "Members are the positive class and a larger attack score means member; AUC 0.5 is chance. "
         "`loss` is the LOSS attack, `reference` compares the target's loss with reference models that did not train on the report, "
         "`rmia` is RMIA on the same reference models, and `blind` is a validity row: a text-only classifier that never sees "
-        "the model, so an AUC far from 0.5 there means the two sides differ in their texts, not only in membership.",
+        "the model, so an AUC far from 0.5 there means the two sides differ in their texts, not only in membership. "
+        "The ROC ε lower bound is the largest epsilon the attack's ROC curve rules out at 95% confidence (Clopper-Pearson "
+        "bounds, Bonferroni-corrected over thresholds) at the run's delta; a small audit pool gives a bound near 0. "
+        "Membership is drawn per patient, so with several reports per patient it is an estimate rather than a guaranteed bound.",
         "",
         leakage,
+        "",
+        "## Extraction and one-run audit",
+        "",
+        "Synthetic canaries (a fixed template with a random 9-digit secret and a random label pattern that the text does not "
+        "name) are added to the target's training data only. Exposure canaries are inserted k times (×k), and their exposure ranks "
+        "the loss on the true secret among other secrets. One-run canaries are each inserted once with probability 1/2; "
+        "the one-run audit (Steinke, Nasr and Jagielski, 2023) guesses which were inserted from their losses and turns the "
+        "correct guesses into an epsilon lower bound at 95% confidence, so for a correct DP run it exceeds ε spent "
+        "with probability at most 5%.",
+        "",
+        canaries,
+        "",
+        *canary_notes(results),
         "",
         "## Teacher labels",
         "",
@@ -405,10 +542,20 @@ def write_report(results_folder: Path, out: Optional[Path] = None) -> Path:
         lines += ["![privacy-utility](privacy_utility.png)", ""]
     if roc_plot:
         lines += ["![ROC curves, log scale](roc_curves.png)", ""]
+    lines += [
+        "## Appendix: per-label slices",
+        "",
+        "Each attack's ROC metrics on the audit-pool reports positive for one label. "
+        f"{slices_excluded} slices are left out because too few of their reports are members or non-members.",
+        "",
+        slices,
+        "",
+    ]
     path = out / "report.md"
     path.write_text("\n".join(lines))
 
-    print("Utility\n" + utility + "\n\nLeakage\n" + leakage + "\n\nPerformance\n" + performance + "\n" + "\n".join(ratios))
+    print("Utility\n" + utility + "\n\nLeakage\n" + leakage + "\n\nExtraction and one-run audit\n" + canaries)
+    print("\nPerformance\n" + performance + "\n" + "\n".join(ratios))
     print(f"\nReport: {path.resolve()}")
     return path
 

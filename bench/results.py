@@ -6,6 +6,8 @@ Layout of a results folder::
     runs/<run_id>/result.json  the self-describing result of one run (no text, no ids)
     runs/<run_id>/checkpoint/  safetensors weights, thresholds and manifest.json
     runs/<run_id>/signals.npz  audit logits and membership labels, to recompute every attack
+    runs/<run_id>/attack_scores.npz  each attack's scores on the audit pool
+    runs/<run_id>/canary_scores.npz  canary losses, exposures and the one-run inclusion bits
     references/<key>/          cached reference-model logits, keyed by what defines them
     sweep.log                  the log of the sweep
 """

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from attacks.canaries import SECRET_DIGITS, candidate_texts, exposure, make_canaries
+from attacks.canaries import SECRET_DIGITS, UNSTATED_FINDINGS, candidate_texts, exposure, make_canaries
 from attacks.empirical import empirical_epsilon_from_roc
 from attacks.metrics import roc_metrics
 from attacks.one_run import (
@@ -98,6 +98,31 @@ def test_make_canaries_repeats_and_labels():
     np.testing.assert_array_equal(canaries[0].labels, [1.0, 0.0, 1.0, 0.0])
     np.testing.assert_array_equal(canaries[0].mask, np.ones(4))
     assert "Effusion, Edema reported" in canaries[0].text
+
+
+def test_make_canaries_random_labels_unnamed():
+    fixed = make_canaries(40, label_names=LABEL_NAMES, seed=2)
+    drawn = make_canaries(40, label_names=LABEL_NAMES, seed=2, random_labels=True)
+    patterns = np.stack([c.labels for c in drawn])
+
+    assert [c.secret for c in drawn] == [c.secret for c in fixed]
+    assert len({tuple(row) for row in patterns}) > 4
+    assert 0.3 < patterns.mean() < 0.7
+    assert all(UNSTATED_FINDINGS in c.text for c in drawn)
+    for canary in drawn:
+        for name in LABEL_NAMES:
+            assert name not in canary.text, canary.id
+    texts_without_secret = {c.text.replace(c.secret, "") for c in drawn}
+    assert len(texts_without_secret) == 1
+
+
+def test_make_canaries_random_labels_seeded():
+    first = make_canaries(10, label_names=LABEL_NAMES, seed=3, random_labels=True)
+    second = make_canaries(10, label_names=LABEL_NAMES, seed=3, random_labels=True)
+    other = make_canaries(10, label_names=LABEL_NAMES, seed=4, random_labels=True)
+
+    np.testing.assert_array_equal(np.stack([c.labels for c in first]), np.stack([c.labels for c in second]))
+    assert not np.array_equal(np.stack([c.labels for c in first]), np.stack([c.labels for c in other]))
 
 
 # One-run audit.

@@ -45,7 +45,7 @@ def marked_config(data: Path, model: Path, method: str, *, epsilon: float | None
         split=SplitOptions(seed=1),
         train=TrainOptions(epochs=1.0, batch_size=16, physical_batch_size=8, max_length=32, learning_rate=5e-3, seed=seed),
         privacy=PrivacyOptions(epsilon=epsilon) if epsilon else None,
-        audit=AuditOptions(reference_models=2, max_pool=60),
+        audit=AuditOptions(reference_models=2, max_pool=60, exposure_canaries=1, canary_repeats=(1, 4), canary_candidates=20, one_run_canaries=16),
     )
 
 
@@ -155,15 +155,53 @@ def test_audit_sides_share_no_patient_or_text(marked_sweep):
     assert not member_texts & {r.text for r in splits.non_members.reports}
 
 
-def test_report_has_both_tables(marked_sweep):
+def test_report_has_every_table(marked_sweep):
     text = marked_sweep["report"].read_text()
 
     assert "## Utility" in text
     assert "## Leakage" in text
     assert "weighted F1" in text
     assert "reference" in text
+    assert "TPR@0% FPR" in text
+    assert "ROC ε lower bound" in text
+    assert "## Extraction and one-run audit" in text
+    assert "exposure ×1 mean / max (bits)" in text
+    assert "exposure ×4 mean / max (bits)" in text
+    assert "one-run ε lower bound [m, guesses, correct]" in text
+    assert "## Appendix: per-label slices" in text
     assert (marked_sweep["report"].parent / "privacy_utility.png").is_file()
     assert (marked_sweep["report"].parent / "roc_curves.png").is_file()
+
+
+def test_report_canary_rows_match_results(marked_sweep):
+    from bench.report import canary_headers, canary_rows
+
+    outputs = marked_sweep["outputs"]
+    headers = canary_headers(outputs)
+    rows = canary_rows(outputs)
+
+    assert len(rows) == len(outputs)
+    for output, row in zip(outputs, rows):
+        cells = dict(zip(headers, row))
+        canaries = output["audit"]["canaries"]
+        bound = canaries["epsilon_lower_bound"]
+        four_copies = canaries["exposure"]["by_repeats"]["4"]
+        assert cells["method"] == output["config"]["method"]
+        assert cells["one-run ε lower bound [m, guesses, correct]"] == f"{bound['epsilon']:.2f} [16, {bound['guesses']}, {bound['correct']}]"
+        assert cells["exposure ×4 mean / max (bits)"] == f"{four_copies['mean']:.2f} / {four_copies['max']:.2f}"
+
+
+def test_report_slice_rows_skip_excluded(marked_sweep):
+    from bench.report import slice_rows
+
+    outputs = marked_sweep["outputs"]
+    rows, excluded = slice_rows(outputs)
+    slices = [labels for output in outputs for labels in output["audit"]["slices"].values()]
+    measured = sum(1 for labels in slices for metrics in labels.values() if "excluded" not in metrics)
+
+    assert len(rows) == measured
+    assert excluded == sum(len(labels) for labels in slices) - measured
+    assert {row[4] for row in rows} <= set(LABELS)
 
 
 def test_finished_run_is_skipped(marked_sweep, tiny_bert_dir, monkeypatch):
