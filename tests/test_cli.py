@@ -156,3 +156,22 @@ def test_batch_larger_than_members(tmp_path):
     assert "batch size 512" in message
     assert "--batch-size" in message
     assert REPORT_TEXT_MARKER not in message
+
+
+def test_preset_changes_per_method():
+    _, configs = _build(["--preset", "default"])
+    by_method = {config.method: config.train for config in configs}
+
+    assert by_method["dp-lora"].batch_size == 64
+    assert by_method["dp-lora"].max_grad_norm == 0.1
+    assert by_method["lora"].batch_size == 16
+    assert by_method["full"].learning_rate == 1e-4
+
+
+def test_batch_flag_overrides_every_method():
+    _, configs = _build(["--preset", "default", "--batch-size", "8", "--max-grad-norm", "0.5"])
+
+    for config in configs:
+        assert config.train.batch_size == 8, config.method
+        assert config.train.physical_batch_size == 8, config.method
+        assert config.train.max_grad_norm == 0.5, config.method
