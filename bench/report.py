@@ -269,7 +269,7 @@ def dp_ratios(results: list[dict]) -> list[str]:
     """Return one line per DP-LoRA run: its time per training report and peak memory over LoRA's on the same data and model.
 
     Time is compared per report seen, not per optimizer step, because DP-SGD usually runs with a
-    larger logical batch than plain training, so one of its steps holds more reports.
+    larger logical batch than plain training, so one of its steps trains on more reports.
     """
     lora = {}
     for result in results:
