@@ -75,7 +75,7 @@ def utility_rows(results: list[dict]) -> list[list[str]]:
 UTILITY_HEADERS = ["dataset", "model", "method", "ε", "labels", "seed", "weighted F1 ↑ [95% CI]", "micro F1 ↑", "macro F1 ↑", "labels excluded"]
 LEAKAGE_HEADERS = [
     "dataset", "method", "ε (target)", "ε spent (RDP / PRV)", "attack", "AUC ↓", "TPR@1% FPR ↓", "TPR@0.1% FPR ↓", "TPR@0% FPR ↓",
-    "ROC ε lower bound", "pool",
+    "ROC ε lower bound", "pool", "wall s",
 ]
 PERFORMANCE_HEADERS = ["dataset", "model", "method", "ε", "train s", "s / step", "samples / s", "peak memory MiB", "trainable params"]
 
@@ -98,6 +98,18 @@ def _roc_epsilon(metrics: dict) -> str:
     return "n/a"
 
 
+def _attack_seconds(audit: dict, attack: str, metrics: dict) -> str:
+    """Return an attack's wall time: its scoring, plus the training of the reference models it reads."""
+    from bench.audit import REFERENCE_ATTACKS
+
+    seconds = metrics.get("seconds")
+    if seconds is None:
+        return "n/a"
+    if attack in REFERENCE_ATTACKS:
+        seconds += (audit.get("references") or {}).get("train_seconds") or 0.0
+    return _fmt(seconds, 1)
+
+
 def leakage_rows(results: list[dict]) -> list[list[str]]:
     rows = []
     for result in results:
@@ -118,6 +130,7 @@ def leakage_rows(results: list[dict]) -> list[list[str]]:
                     _fmt(metrics.get("tpr_at_0pct_fpr")),
                     _roc_epsilon(metrics),
                     audit["pool_size"],
+                    _attack_seconds(audit, attack, metrics),
                 ]
             )
     return rows
@@ -502,7 +515,10 @@ def write_report(results_folder: Path, out: Optional[Path] = None) -> Path:
         "the model, so an AUC far from 0.5 there means the two sides differ in their texts, not only in membership. "
         "The ROC ε lower bound is the largest epsilon the attack's ROC curve rules out at 95% confidence (Clopper-Pearson "
         "bounds, Bonferroni-corrected over thresholds) at the run's delta; a small audit pool gives a bound near 0. "
-        "Membership is drawn per patient, so with several reports per patient it is an estimate rather than a guaranteed bound.",
+        "Membership is drawn per patient, so with several reports per patient it is an estimate rather than a guaranteed bound. "
+        "`lira-offline` and `lira-online` are LiRA on the same reference models. "
+        "`wall s` is the attack's scoring time plus, for the attacks that read reference models, the time to train them "
+        "(zero when they came from the cache).",
         "",
         leakage,
         "",

@@ -307,3 +307,19 @@ def test_checkpoint_rejects_other_label_set(tiny_bert_dir):
     for predictor in predictors:
         with pytest.raises(ValueError, match="label set"):
             predictor.predict_logits(other)
+
+
+def test_report_attack_wall_time(marked_sweep):
+    from bench.report import LEAKAGE_HEADERS, leakage_rows
+
+    outputs = marked_sweep["outputs"]
+    rows = leakage_rows(outputs)
+    audited = [output for output in outputs if output.get("audit")]
+    first = audited[0]["audit"]
+    reference_seconds = (first.get("references") or {}).get("train_seconds") or 0.0
+
+    for row in rows[: len(first["attacks"])]:
+        cells = dict(zip(LEAKAGE_HEADERS, row))
+        scoring = first["attacks"][cells["attack"]]["seconds"]
+        extra = reference_seconds if cells["attack"] in ("reference", "rmia", "lira-offline", "lira-online") else 0.0
+        assert float(cells["wall s"]) == pytest.approx(scoring + extra, abs=0.06)
