@@ -110,6 +110,14 @@ def _attack_seconds(audit: dict, attack: str, metrics: dict) -> str:
     return _fmt(seconds, 1)
 
 
+def _with_interval(metrics: dict, key: str) -> str:
+    """Return a metric with its bootstrap 95% interval, as "0.584 [0.536, 0.644]", or the value alone without one."""
+    interval = (metrics.get("ci95") or {}).get(key)
+    if not interval or len(interval) != 2:
+        return _fmt(metrics[key])
+    return f"{_fmt(metrics[key])} [{_fmt(interval[0])}, {_fmt(interval[1])}]"
+
+
 def leakage_rows(results: list[dict]) -> list[list[str]]:
     rows = []
     for result in results:
@@ -124,9 +132,9 @@ def leakage_rows(results: list[dict]) -> list[list[str]]:
                     _target(result),
                     _spent(result),
                     attack,
-                    _fmt(metrics["auc"]),
-                    _fmt(metrics["tpr_at_1pct_fpr"]),
-                    _fmt(metrics["tpr_at_0.1pct_fpr"]),
+                    _with_interval(metrics, "auc"),
+                    _with_interval(metrics, "tpr_at_1pct_fpr"),
+                    _with_interval(metrics, "tpr_at_0.1pct_fpr"),
                     _fmt(metrics.get("tpr_at_0pct_fpr")),
                     _roc_epsilon(metrics),
                     audit["pool_size"],
@@ -517,6 +525,7 @@ def write_report(results_folder: Path, out: Optional[Path] = None) -> Path:
         "bounds, Bonferroni-corrected over thresholds) at the run's delta; a small audit pool gives a bound near 0. "
         "Membership is drawn per patient, so with several reports per patient it is an estimate rather than a guaranteed bound. "
         "`lira-offline` and `lira-online` are LiRA on the same reference models. "
+        "Brackets hold 95% bootstrap intervals over the audit pool (200 resamples). "
         "`wall s` is the attack's scoring time plus, for the attacks that read reference models, the time to train them "
         "(zero when they came from the cache).",
         "",

@@ -323,3 +323,17 @@ def test_report_attack_wall_time(marked_sweep):
         scoring = first["attacks"][cells["attack"]]["seconds"]
         extra = reference_seconds if cells["attack"] in ("reference", "rmia", "lira-offline", "lira-online") else 0.0
         assert float(cells["wall s"]) == pytest.approx(scoring + extra, abs=0.06)
+
+
+def test_report_leakage_intervals(marked_sweep):
+    from bench.report import LEAKAGE_HEADERS, leakage_rows
+
+    audited = [output for output in marked_sweep["outputs"] if output.get("audit")]
+    first = audited[0]["audit"]["attacks"]
+    rows = leakage_rows(audited)[: len(first)]
+
+    for row in rows:
+        cells = dict(zip(LEAKAGE_HEADERS, row))
+        metrics = first[cells["attack"]]
+        low, high = metrics["ci95"]["auc"]
+        assert cells["AUC ↓"] == f"{metrics['auc']:.3f} [{low:.3f}, {high:.3f}]"
