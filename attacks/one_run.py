@@ -71,9 +71,19 @@ def one_run_epsilon_lower_bound(
         )
     _validate_probabilities(delta, confidence)
 
-    order = np.argsort(scores, kind="stable")
-    correct = int((~included[order[:negative]]).sum()) + int(included[order[m - positive :]].sum())
+    correct = correct_guesses(scores, included, guesses_positive=positive, guesses_negative=negative)
     return epsilon_lower_bound(m=m, guesses=positive + negative, correct=correct, delta=delta, confidence=confidence)
+
+
+def correct_guesses(scores: np.ndarray, included: np.ndarray, *, guesses_positive: int, guesses_negative: int) -> int:
+    """Count the correct guesses: IN for the ``guesses_positive`` highest scores, OUT for the ``guesses_negative`` lowest.
+
+    Equal scores are ordered by index (a stable sort).
+    """
+    order = np.argsort(scores, kind="stable")
+    lowest = order[:guesses_negative]
+    highest = order[scores.size - guesses_positive :]
+    return int((~included[lowest]).sum()) + int(included[highest].sum())
 
 
 def epsilon_lower_bound(*, m: int, guesses: int, correct: int, delta: float, confidence: float = 0.95) -> float:

@@ -27,7 +27,7 @@ import numpy as np
 
 from attacks.canaries import Canary, candidate_texts, exposure, make_canaries
 from attacks.loss import report_losses
-from attacks.one_run import best_one_run_epsilon
+from attacks.one_run import best_one_run_epsilon, correct_guesses
 from bench.config import RunConfig
 from bench.records import Corpus, Report
 from bench.results import save_npz_atomic
@@ -57,6 +57,10 @@ class CanaryPlan:
     one_run: list[Canary]
     included: np.ndarray
     seed: tuple[int, int]
+
+    def inserted_count(self) -> int:
+        """Return how many canary reports the target trains on, copies included."""
+        return sum(canary.repeats for canary in self.exposure) + int(self.included.sum())
 
     def training_reports(self, label_names: Sequence[str]) -> list[Report]:
         """Return the canary reports to add to the target's training corpus, copies included."""
@@ -144,7 +148,7 @@ def score_canaries(
     started = time.perf_counter()
     arrays: dict[str, np.ndarray] = {}
     block: dict[str, Any] = {
-        "inserted_reports": len(plan.training_reports(label_names)),
+        "inserted_reports": plan.inserted_count(),
         "training_reports": int(num_train),
         "delta": delta,
         "delta_source": delta_source,
@@ -186,8 +190,8 @@ def _exposure_block(predictor, plan: CanaryPlan, config: RunConfig, label_names:
     for count in config.audit.canary_repeats:
         chosen = exposures[repeats == count]
         by_repeats[str(count)] = {"canaries": int(chosen.size), "mean": float(chosen.mean()), "max": float(chosen.max())}
-    # When every candidate of a canary gets the same loss, the model never sees the secret, so its
-    # exposure is about 1 bit. TF-IDF drops tokens found in fewer than 2 reports, and truncation at
+    # When every candidate of a canary gets the same loss, the model's output does not depend on the
+    # secret, so its exposure is about 1 bit. TF-IDF drops tokens found in fewer than 2 reports, and truncation at
     # max_length can cut the secret off.
     blind_to_secret = int((losses == losses[:, :1]).all(axis=1).sum())
     if blind_to_secret:
@@ -217,10 +221,8 @@ def one_run_bound(scores: np.ndarray, included: np.ndarray, *, delta: float) -> 
     """Return the one-run lower bound on epsilon with its m, guesses, correct guesses and confidence."""
     best = best_one_run_epsilon(scores, included, delta=delta, confidence=ONE_RUN_CONFIDENCE)
     positive, negative = best["guesses_positive"], best["guesses_negative"]
-    # The same ranking as attacks.one_run: a stable sort, lowest scores guessed OUT, highest IN.
-    order = np.argsort(scores, kind="stable")
     m = scores.size
-    correct = int((~included[order[:negative]]).sum()) + int(included[order[m - positive :]].sum())
+    correct = correct_guesses(scores, included, guesses_positive=positive, guesses_negative=negative)
     return {
         "epsilon": best["epsilon"],
         "method": "one-run audit (Steinke, Nasr and Jagielski, 2023); score = minus the canary's loss on its own labels",
