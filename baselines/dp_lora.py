@@ -7,6 +7,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Optional
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -81,6 +82,8 @@ def train_with_plan(
         model, optimizer, loader, noise_multiplier=plan.noise_multiplier, max_grad_norm=options.max_grad_norm, clipping=options.dp_clipping
     )
     engine, private_model, private_optimizer, private_loader = private.engine, private.model, private.optimizer, private.loader
+    if options.bucket_by_length:
+        private_loader = sort_batches_by_length(private_loader, dataset.lengths())
     scheduler = torch.optim.lr_scheduler.LambdaLR(private_optimizer.original_optimizer, lambda s: max(0.0, 1.0 - s / plan.steps))
     device = next(private_model.parameters()).device
 
@@ -214,6 +217,37 @@ class PrivateTraining:
                 param.grad = torch.zeros_like(param)
             else:
                 param.grad_sample = torch.zeros((0, *param.shape), dtype=param.dtype, device=param.device)
+
+
+def length_sorted_poisson_sampler(inner, lengths: np.ndarray):
+    """Return Opacus's Poisson sampler ``inner`` with each sampled batch ordered from longest to shortest report.
+
+    Which reports enter a logical batch is decided by the same draws as ``inner``, so the sampling
+    and the accounting are unchanged. Only the order inside the batch changes, so that
+    ``BatchMemoryManager`` cuts it into physical batches of similar length, which need less padding.
+    The result is an instance of Opacus's sampler class, which ``BatchMemoryManager`` checks for
+    when it sizes its loader.
+    """
+    from opacus.utils.uniform_sampler import UniformWithReplacementSampler
+
+    class LengthSortedPoissonSampler(UniformWithReplacementSampler):
+        def __iter__(self):
+            for indices in super().__iter__():
+                yield sorted(indices, key=lambda index: -int(lengths[index]))
+
+    return LengthSortedPoissonSampler(
+        num_samples=inner.num_samples, sample_rate=inner.sample_rate, generator=inner.generator, steps=inner.steps
+    )
+
+
+def sort_batches_by_length(loader: torch.utils.data.DataLoader, lengths: np.ndarray) -> torch.utils.data.DataLoader:
+    """Return a loader that draws the same Poisson batches as ``loader``, each ordered by report length."""
+    return torch.utils.data.DataLoader(
+        dataset=loader.dataset,
+        batch_sampler=length_sorted_poisson_sampler(loader.batch_sampler, lengths),
+        collate_fn=loader.collate_fn,
+        generator=loader.generator,
+    )
 
 
 def make_private(

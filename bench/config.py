@@ -114,9 +114,10 @@ class TrainOptions:
         pooling: How the encoder's token states become the head's input: ``"auto"`` (the
             model's own choice in the registry), ``"mean"`` (masked mean over tokens) or
             ``"native"`` (the architecture's own pooler).
-        bucket_by_length: Group reports of similar token length into the same batch in
-            non-private training, so less compute goes to padding. DP-SGD ignores it: its
-            Poisson-sampled batches must not depend on the data.
+        bucket_by_length: Spend less compute on padding. Non-private training groups reports of
+            similar token length into the same batch. DP-SGD keeps its Poisson-sampled batches,
+            which must not depend on the data, and only orders each one by length before it is
+            cut into physical batches.
         threshold_grid: Number of candidate thresholds per label tried on validation data.
         seed: Seed for initialisation, sampling and dropout.
     """

@@ -46,3 +46,43 @@ def test_batches_seeded_and_shuffled():
     assert first != other
     # Sorted batches would make the longest lengths rise monotonically; shuffled ones do not.
     assert longest != sorted(longest)
+
+
+def _poisson_sampler(seed: int, num_samples: int = 500, sample_rate: float = 0.1):
+    from opacus.utils.uniform_sampler import UniformWithReplacementSampler
+
+    return UniformWithReplacementSampler(
+        num_samples=num_samples, sample_rate=sample_rate, generator=torch.Generator().manual_seed(seed), steps=40
+    )
+
+
+def test_sorted_poisson_batches_hold_the_same_reports():
+    from baselines.dp_lora import length_sorted_poisson_sampler
+
+    lengths = np.random.default_rng(3).integers(5, 200, size=500)
+
+    plain = list(_poisson_sampler(7))
+    ordered = list(length_sorted_poisson_sampler(_poisson_sampler(7), lengths))
+
+    assert len(plain) == len(ordered) == 40
+    assert len({len(batch) for batch in plain}) > 1, "Poisson batch sizes should vary"
+    for drawn, sorted_batch in zip(plain, ordered):
+        assert sorted(drawn) == sorted(sorted_batch)
+        assert list(lengths[sorted_batch]) == sorted(lengths[sorted_batch], reverse=True)
+
+
+def test_sorted_poisson_batches_split_with_less_padding():
+    from opacus.utils.uniform_sampler import UniformWithReplacementSampler
+
+    from baselines.dp_lora import length_sorted_poisson_sampler
+
+    lengths = np.random.default_rng(4).integers(5, 200, size=500)
+    ordered = length_sorted_poisson_sampler(_poisson_sampler(8), lengths)
+
+    def padding_share(batches):
+        chunks = [batch[i : i + 8] for batch in batches for i in range(0, len(batch), 8)]
+        padded = sum(len(chunk) * lengths[chunk].max() for chunk in chunks)
+        return 1.0 - sum(lengths[chunk].sum() for chunk in chunks) / padded
+
+    assert isinstance(ordered, UniformWithReplacementSampler), "BatchMemoryManager sizes its loader by this class"
+    assert padding_share(list(ordered)) < 0.5 * padding_share(list(_poisson_sampler(8)))
