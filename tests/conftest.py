@@ -62,3 +62,25 @@ def make_toy_corpus(n: int = 120, seed: int = 0, name: str = "toy"):
 @pytest.fixture
 def toy_corpus():
     return make_toy_corpus()
+
+
+def make_lora_model(folder: Path, corpus, options):
+    """Load the checkpoint in ``folder`` as a LoRA classifier for ``corpus``; return it, its tokenizer and the tokenized corpus."""
+    from baselines.lora import add_lora
+    from bench.data import TokenizedReports, tokenize_corpus
+    from bench.models import load_classifier, resolve_model
+
+    spec = resolve_model(str(folder))
+    model, tokenizer = load_classifier(spec, corpus.label_names)
+    model = add_lora(model, spec, options)
+    dataset = TokenizedReports(tokenize_corpus(corpus, tokenizer, options.max_length))
+    return model, tokenizer, dataset
+
+
+def fixed_plan(*, noise: float, steps: int, sample_rate: float):
+    """Return a DP-SGD plan with a given noise multiplier, steps and sample rate, and no epsilon target."""
+    import math
+
+    from baselines.privacy import PrivacyPlan
+
+    return PrivacyPlan(target_epsilon=math.inf, delta=1e-5, sample_rate=sample_rate, steps=steps, noise_multiplier=noise)

@@ -13,11 +13,10 @@ import torch
 from baselines.dp_lora import make_private, train_with_plan
 from baselines.lora import add_lora
 from baselines.neural import masked_bce_per_sample
-from baselines.privacy import PrivacyPlan
 from bench.config import TrainOptions
 from bench.data import PadCollator, TokenizedReports, tokenize_corpus
 from bench.models import load_classifier, resolve_model
-from tests.conftest import make_toy_corpus
+from tests.conftest import fixed_plan, make_lora_model, make_toy_corpus
 
 MODES = ("hooks", "ghost")
 RELATIVE_TOLERANCE = 1e-5
@@ -173,25 +172,13 @@ def test_physical_batches_sum_to_logical(lora_setup, clipping):
     assert _relative_difference(private, reference) < RELATIVE_TOLERANCE
 
 
-def _tiny_lora(folder, corpus, options):
-    spec = resolve_model(str(folder))
-    model, tokenizer = load_classifier(spec, corpus.label_names)
-    model = add_lora(model, spec, options)
-    dataset = TokenizedReports(tokenize_corpus(corpus, tokenizer, options.max_length))
-    return model, tokenizer, dataset
-
-
-def _plan(*, noise: float, steps: int, sample_rate: float) -> PrivacyPlan:
-    return PrivacyPlan(target_epsilon=math.inf, delta=1e-5, sample_rate=sample_rate, steps=steps, noise_multiplier=noise)
-
-
 @pytest.mark.parametrize("clipping", MODES)
 def test_empty_batches_accounted_per_mode(tiny_bert_dir, clipping):
     corpus = make_toy_corpus(40)
     options = TrainOptions(epochs=1, batch_size=1, physical_batch_size=8, max_length=32, seed=3, dp_clipping=clipping)
-    model, tokenizer, dataset = _tiny_lora(tiny_bert_dir, corpus, options)
+    model, tokenizer, dataset = make_lora_model(tiny_bert_dir, corpus, options)
 
-    facts = train_with_plan(model, dataset, tokenizer.pad_token_id, options, _plan(noise=1.0, steps=30, sample_rate=1 / 40), progress=False)
+    facts = train_with_plan(model, dataset, tokenizer.pad_token_id, options, fixed_plan(noise=1.0, steps=30, sample_rate=1 / 40), progress=False)
 
     assert facts["privacy"]["empty_batches"] > 0
     assert facts["optimizer_steps"] == 30
@@ -203,9 +190,9 @@ def test_empty_batches_accounted_per_mode(tiny_bert_dir, clipping):
 def test_split_batches_accounted_per_mode(tiny_bert_dir, clipping):
     corpus = make_toy_corpus(96)
     options = TrainOptions(epochs=1, batch_size=24, physical_batch_size=4, max_length=32, dp_clipping=clipping)
-    model, tokenizer, dataset = _tiny_lora(tiny_bert_dir, corpus, options)
+    model, tokenizer, dataset = make_lora_model(tiny_bert_dir, corpus, options)
 
-    facts = train_with_plan(model, dataset, tokenizer.pad_token_id, options, _plan(noise=1.0, steps=5, sample_rate=0.25), progress=False)
+    facts = train_with_plan(model, dataset, tokenizer.pad_token_id, options, fixed_plan(noise=1.0, steps=5, sample_rate=0.25), progress=False)
 
     assert facts["optimizer_steps"] == 5
     assert facts["privacy"]["accountant_steps"] == 5
@@ -214,11 +201,11 @@ def test_split_batches_accounted_per_mode(tiny_bert_dir, clipping):
 def test_ghost_training_moves_only_trainable(tiny_bert_dir):
     corpus = make_toy_corpus(64)
     options = TrainOptions(epochs=1, batch_size=32, physical_batch_size=32, max_length=32, learning_rate=1e-2, dp_clipping="ghost")
-    model, tokenizer, dataset = _tiny_lora(tiny_bert_dir, corpus, options)
+    model, tokenizer, dataset = make_lora_model(tiny_bert_dir, corpus, options)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
 
-    facts = train_with_plan(model, dataset, tokenizer.pad_token_id, options, _plan(noise=0.0, steps=2, sample_rate=0.5), progress=False)
+    facts = train_with_plan(model, dataset, tokenizer.pad_token_id, options, fixed_plan(noise=0.0, steps=2, sample_rate=0.5), progress=False)
     after = dict(facts["model"].named_parameters())
 
     for name in trainable:

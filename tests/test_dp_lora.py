@@ -2,41 +2,24 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
 
 from baselines.dp_lora import train_with_plan
-from baselines.lora import add_lora
-from baselines.privacy import PrivacyPlan, plan_privacy, spent_epsilon
+from baselines.privacy import plan_privacy, spent_epsilon
 from bench.config import TrainOptions
-from bench.data import TokenizedReports, tokenize_corpus
-from bench.models import load_classifier, resolve_model
-from tests.conftest import make_toy_corpus
-
-
-def _lora_model(folder, corpus, options):
-    spec = resolve_model(str(folder))
-    model, tokenizer = load_classifier(spec, corpus.label_names)
-    model = add_lora(model, spec, options)
-    dataset = TokenizedReports(tokenize_corpus(corpus, tokenizer, options.max_length))
-    return model, tokenizer, dataset
-
-
-def _plan(*, noise: float, steps: int, sample_rate: float) -> PrivacyPlan:
-    return PrivacyPlan(target_epsilon=math.inf, delta=1e-5, sample_rate=sample_rate, steps=steps, noise_multiplier=noise)
+from tests.conftest import fixed_plan, make_lora_model, make_toy_corpus
 
 
 def test_noise_free_step_updates_only_trainable(tiny_bert_dir):
     corpus = make_toy_corpus(64)
     options = TrainOptions(epochs=1, batch_size=32, physical_batch_size=32, max_length=32, learning_rate=1e-2)
-    model, tokenizer, dataset = _lora_model(tiny_bert_dir, corpus, options)
+    model, tokenizer, dataset = make_lora_model(tiny_bert_dir, corpus, options)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
 
-    facts = train_with_plan(model, dataset, tokenizer.pad_token_id, options, _plan(noise=0.0, steps=1, sample_rate=0.5), progress=False)
+    facts = train_with_plan(model, dataset, tokenizer.pad_token_id, options, fixed_plan(noise=0.0, steps=1, sample_rate=0.5), progress=False)
     after = dict(facts["model"].named_parameters())
 
     lora_names = {n for n in trainable if "lora_" in n}
@@ -55,10 +38,10 @@ def test_every_lora_tensor_changes_in_two_steps(tiny_bert_dir):
     # LoRA's B starts at zero, so A only gets a gradient once B has moved: after two steps both have.
     corpus = make_toy_corpus(64)
     options = TrainOptions(epochs=1, batch_size=32, physical_batch_size=32, max_length=32, learning_rate=1e-2)
-    model, tokenizer, dataset = _lora_model(tiny_bert_dir, corpus, options)
+    model, tokenizer, dataset = make_lora_model(tiny_bert_dir, corpus, options)
     before = {name: p.detach().clone() for name, p in model.named_parameters() if "lora_" in name}
 
-    facts = train_with_plan(model, dataset, tokenizer.pad_token_id, options, _plan(noise=0.0, steps=2, sample_rate=0.5), progress=False)
+    facts = train_with_plan(model, dataset, tokenizer.pad_token_id, options, fixed_plan(noise=0.0, steps=2, sample_rate=0.5), progress=False)
     after = dict(facts["model"].named_parameters())
 
     for name, value in before.items():
@@ -68,7 +51,7 @@ def test_every_lora_tensor_changes_in_two_steps(tiny_bert_dir):
 def test_model_in_training_mode_on_its_device(tiny_bert_dir):
     corpus = make_toy_corpus(40)
     options = TrainOptions(epochs=1, batch_size=20, physical_batch_size=20, max_length=32)
-    model, tokenizer, dataset = _lora_model(tiny_bert_dir, corpus, options)
+    model, tokenizer, dataset = make_lora_model(tiny_bert_dir, corpus, options)
     seen = {}
 
     def record(module, args, kwargs):
@@ -76,7 +59,7 @@ def test_model_in_training_mode_on_its_device(tiny_bert_dir):
         seen["device"] = next(module.parameters()).device.type
 
     handle = model.register_forward_pre_hook(record, with_kwargs=True)
-    train_with_plan(model, dataset, tokenizer.pad_token_id, options, _plan(noise=1.0, steps=1, sample_rate=0.5), progress=False)
+    train_with_plan(model, dataset, tokenizer.pad_token_id, options, fixed_plan(noise=1.0, steps=1, sample_rate=0.5), progress=False)
     handle.remove()
 
     assert seen["training"] is True
@@ -87,8 +70,8 @@ def test_model_in_training_mode_on_its_device(tiny_bert_dir):
 def test_accountant_steps_equal_optimizer_steps(tiny_bert_dir, physical):
     corpus = make_toy_corpus(96)
     options = TrainOptions(epochs=1, batch_size=24, physical_batch_size=physical, max_length=32)
-    model, tokenizer, dataset = _lora_model(tiny_bert_dir, corpus, options)
-    plan = _plan(noise=1.0, steps=5, sample_rate=0.25)
+    model, tokenizer, dataset = make_lora_model(tiny_bert_dir, corpus, options)
+    plan = fixed_plan(noise=1.0, steps=5, sample_rate=0.25)
 
     facts = train_with_plan(model, dataset, tokenizer.pad_token_id, options, plan, progress=False)
 
@@ -100,8 +83,8 @@ def test_accountant_steps_equal_optimizer_steps(tiny_bert_dir, physical):
 def test_empty_poisson_batches_still_step(tiny_bert_dir):
     corpus = make_toy_corpus(40)
     options = TrainOptions(epochs=1, batch_size=1, physical_batch_size=8, max_length=32, seed=3)
-    model, tokenizer, dataset = _lora_model(tiny_bert_dir, corpus, options)
-    plan = _plan(noise=1.0, steps=30, sample_rate=1 / 40)
+    model, tokenizer, dataset = make_lora_model(tiny_bert_dir, corpus, options)
+    plan = fixed_plan(noise=1.0, steps=30, sample_rate=1 / 40)
 
     facts = train_with_plan(model, dataset, tokenizer.pad_token_id, options, plan, progress=False)
 
@@ -116,7 +99,7 @@ def test_poisson_batch_sizes_vary(tiny_bert_dir):
 
     corpus = make_toy_corpus(200)
     options = TrainOptions(max_length=32)
-    _, tokenizer, dataset = _lora_model(tiny_bert_dir, corpus, options)
+    _, tokenizer, dataset = make_lora_model(tiny_bert_dir, corpus, options)
     base = torch.utils.data.DataLoader(dataset, batch_size=20)
     loader = DPDataLoader.from_data_loader(base, generator=torch.Generator().manual_seed(0))
     sizes = [len(indices) for indices in loader.batch_sampler]
@@ -173,8 +156,8 @@ def test_seeded_training_repeats_exactly(tiny_bert_dir):
     results = []
     for _ in range(2):
         torch.manual_seed(0)
-        model, tokenizer, dataset = _lora_model(tiny_bert_dir, corpus, options)
-        facts = train_with_plan(model, dataset, tokenizer.pad_token_id, options, _plan(noise=0.0, steps=2, sample_rate=1 / 3), progress=False)
+        model, tokenizer, dataset = make_lora_model(tiny_bert_dir, corpus, options)
+        facts = train_with_plan(model, dataset, tokenizer.pad_token_id, options, fixed_plan(noise=0.0, steps=2, sample_rate=1 / 3), progress=False)
         results.append(np.concatenate([p.detach().numpy().ravel() for n, p in facts["model"].named_parameters() if p.requires_grad]))
 
     assert np.array_equal(results[0], results[1])
