@@ -24,7 +24,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from scipy.special import log_ndtr
 from scipy.stats import norm
 
 from attacks.base import ATTACKS, AuditSignals
@@ -37,11 +36,13 @@ VARIANCES = ("per_example", "global")
 def lira_offline(signals: AuditSignals, *, variance: Variance = "global", min_std: float = 1e-3) -> np.ndarray:
     """Score each report by the one-sided Gaussian test of offline LiRA, using OUT references only.
 
-    score[i] = log Phi((phi[i] - mu_out[i]) / sigma_out[i]), where Phi is the standard normal
-    CDF, phi[i] is the target's signal, and mu_out[i] and sigma_out[i] are the mean and std of
-    the OUT-reference signals on report i. Phi(.) is the probability that an OUT model is less
+    score[i] = z[i] = (phi[i] - mu_out[i]) / sigma_out[i], where phi[i] is the target's signal,
+    and mu_out[i] and sigma_out[i] are the mean and std of the OUT-reference signals on report i.
+    Phi(z[i]), with Phi the standard normal CDF, is the probability that an OUT model is less
     confident on report i than the target, so a larger score means "more likely a member". The
-    log keeps scores far in either tail distinct.
+    score is z rather than Phi(z) or log Phi(z): all three rank reports alike, but log Phi(z)
+    rounds to 0 in float64 once z passes about 38, which happens when the target is far more
+    confident than every reference, and tied scores would flatten the ROC curve.
 
     Args:
         signals: audit signals with ``reference_logits`` [K, n, L] and ``reference_in`` [K, n].
@@ -49,7 +50,7 @@ def lira_offline(signals: AuditSignals, *, variance: Variance = "global", min_st
         min_std: lower bound on every sigma, in logit units.
 
     Returns:
-        float64 array [n] of log-probabilities (<= 0), larger = member.
+        float64 array [n] of standardized signals, larger = member.
 
     Raises:
         ValueError: without reference models, when a report has no OUT reference, or when the
@@ -59,7 +60,7 @@ def lira_offline(signals: AuditSignals, *, variance: Variance = "global", min_st
     target, references, reference_in = target_and_reference_signals(signals, label_confidence_logits, "lira-offline")
 
     mu_out, sigma_out = fit_gaussians(references, ~reference_in, variance=variance, min_std=min_std, side="OUT")
-    return log_ndtr((target - mu_out) / sigma_out)
+    return (target - mu_out) / sigma_out
 
 
 def lira_online(signals: AuditSignals, *, variance: Variance = "global", min_std: float = 1e-3) -> np.ndarray:

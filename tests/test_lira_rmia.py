@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -162,12 +163,28 @@ def test_lira_offline_matches_slow_loop(variance):
     signals = _gaussian_signals(120, references=6, shift=0.8, seed=2)
     target = _slow_phi(signals.target_logits, signals.labels, signals.mask)
     means, stds = _slow_gaussians(signals, side_in=False, variance=variance)
-    # Per-example stds from 3 references can be tiny, so some z lie below -38, where erfc underflows.
-    expected = [float(norm.logcdf((phi - mean) / std)) for phi, mean, std in zip(target, means, stds)]
+    expected = [(phi - mean) / std for phi, mean, std in zip(target, means, stds)]
 
     scores = lira_offline(signals, variance=variance)
 
     np.testing.assert_allclose(scores, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_lira_offline_keeps_far_tail_distinct():
+    # A target far more confident than every OUT reference puts z beyond 38, where
+    # log Phi(z) rounds to 0 and every report would tie.
+    signals = _gaussian_signals(60, references=4, shift=0.0, seed=5)
+    boosted = replace(signals, target_logits=signals.target_logits + np.where(signals.labels > 0, 1.0, -1.0) * 500.0)
+
+    scores = lira_offline(boosted)
+    target = _slow_phi(boosted.target_logits, boosted.labels, boosted.mask)
+    means, stds = _slow_gaussians(boosted, side_in=False, variance="global")
+    expected = (np.asarray(target) - means) / stds
+
+    assert np.all(scores > 38.0)
+    assert np.all(norm.logcdf(expected) == 0.0), "the case must be one where log Phi(z) ties"
+    assert len(np.unique(scores)) == len(scores)
+    np.testing.assert_array_equal(np.argsort(scores), np.argsort(expected))
 
 
 @pytest.mark.parametrize("variance", ["per_example", "global"])
