@@ -248,6 +248,7 @@ def test_changed_split_retrains_references(marked_sweep, tiny_bert_dir):
 
     assert result["audit"]["references"]["trained"] == 2
     assert result["audit"]["references"]["reused_from_cache"] == 0
+    assert result["audit"]["references"]["reports_per_reference"] == result["audit"]["pool_size"] // 2
 
 
 def test_teacher_labels_train_gold_scores(tmp_path):
