@@ -70,7 +70,7 @@ PRESETS.add(
         train=TrainOptions(epochs=4.0, batch_size=16, physical_batch_size=16, max_length=96, learning_rate=2e-3, head_learning_rate=1e-2),
         audit=AuditOptions(reference_models=2, max_pool=200, exposure_canaries=1, canary_candidates=200, one_run_canaries=32),
         per_method=SMALL_PER_METHOD,
-        cost_hint="about 4 minutes on 2 idle CPU cores",
+        cost_hint="about 3 minutes on 2 idle CPU cores",
     ),
 )
 PRESETS.add(
@@ -90,7 +90,7 @@ PRESETS.add(
             one_run_canaries=64,
         ),
         per_method=SMALL_PER_METHOD,
-        cost_hint="an estimated 15 to 25 minutes on 2 idle CPU cores",
+        cost_hint="about 12 minutes on 2 idle CPU cores",
     ),
 )
 PRESETS.add(
