@@ -231,6 +231,11 @@ class AuditOptions:
 
     def __post_init__(self) -> None:
         self._check_canaries()
+        if self.max_pool is not None and (isinstance(self.max_pool, bool) or not isinstance(self.max_pool, int) or self.max_pool < 4):
+            raise ValueError(
+                f"max_pool={self.max_pool!r} is invalid; use at least 4 (two members and two non-members) or None for "
+                "the whole pool."
+            )
         if self.reference_models < 0 or self.reference_models % 2:
             raise ValueError(
                 f"reference_models={self.reference_models} is invalid; use an even number (0 disables "

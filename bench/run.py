@@ -4,7 +4,7 @@ Examples::
 
     python -m bench.run                                   # the embedded default
     python -m bench.run --preset smoke --out results/smoke
-    python -m bench.run --dataset openi --data-dir ../shared/data/openi
+    python -m bench.run --dataset openi --data-dir ../shared/data/openi --out results/openi
 """
 
 from __future__ import annotations
@@ -52,6 +52,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--max-grad-norm", type=float, help="per-report clipping norm C of DP-SGD (default: the preset's)")
     parser.add_argument("--batch-size", type=int, help="logical batch size (expected size under Poisson sampling)")
     parser.add_argument("--physical-batch-size", type=int, help="largest batch run through the model at once")
+    parser.add_argument(
+        "--max-pool",
+        help="cap on the audit pool (members plus non-members), or 'all'; each reference model trains on half of it "
+        "(default: the preset's)",
+    )
     parser.add_argument("--reference-models", type=int, help="even number of reference models for the audit; 0 skips reference attacks")
     parser.add_argument("--attacks", help="comma-separated attack names (default: the preset's, e.g. loss,reference,rmia)")
     parser.add_argument("--no-audit", action="store_true", help="skip the membership audit")
@@ -79,6 +84,15 @@ def _split_list(text: Optional[str], kind=str, option: str = "the list") -> Opti
                 f"Give comma-separated {kind.__name__} values such as 1,10."
             ) from None
     return tuple(values)
+
+
+def _parse_max_pool(text: str) -> Optional[int]:
+    if text.strip().lower() == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"--max-pool {text!r} is invalid; use a whole number such as 800, or 'all'.") from None
 
 
 def build_grid(args: argparse.Namespace) -> tuple[Preset, list[RunConfig]]:
@@ -141,6 +155,8 @@ def build_grid(args: argparse.Namespace) -> tuple[Preset, list[RunConfig]]:
 
         attacks = audit.attacks if args.reference_models else tuple(a for a in audit.attacks if a not in REFERENCE_ATTACKS)
         audit = dataclasses.replace(audit, reference_models=args.reference_models, attacks=attacks)
+    if args.max_pool is not None:
+        audit = dataclasses.replace(audit, max_pool=_parse_max_pool(args.max_pool))
     if args.no_audit:
         audit = dataclasses.replace(audit, enabled=False)
 
@@ -180,9 +196,13 @@ def describe_cost(preset: Preset, configs: list[RunConfig]) -> str:
     references = sum(
         c.audit.reference_models for c in neural if c.audit.enabled and REFERENCE_ATTACKS.intersection(c.audit.attacks)
     )
+    estimate = preset.cost_hint or "no estimate"
+    _, shipped = build_grid(parse_args(["--preset", preset.name]))
+    if {c.run_id() for c in configs} != {c.run_id() for c in shipped}:
+        estimate += " for the preset as shipped; this grid changes its data, runs or options, so its time differs"
     return (
         f"{len(configs)} runs ({len(neural)} neural targets + {references} neural reference models to train); "
-        f"preset {preset.name!r}: {preset.cost_hint or 'no estimate'}"
+        f"preset {preset.name!r}: {estimate}"
     )
 
 

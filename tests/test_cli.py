@@ -47,7 +47,24 @@ BAD_INPUTS = [
     ("epsilon-text", ["--epsilons", "one"], ValueError, ["--epsilons", "'one'", "comma-separated"]),
     ("openi-no-data-dir", ["--dataset", "openi"], ValueError, ["openi", "--data-dir"]),
     ("odd-references", ["--reference-models", "3"], ValueError, ["reference_models=3", "even number"]),
+    ("max-pool-tiny", ["--max-pool", "2"], ValueError, ["max_pool=2", "at least 4"]),
+    ("max-pool-text", ["--max-pool", "many"], ValueError, ["--max-pool 'many'", "'all'"]),
 ]
+
+
+@pytest.mark.parametrize(("text", "expected"), [("800", 800), ("all", None), ("ALL", None)])
+def test_max_pool_flag_sets_audit_cap(text, expected):
+    _, configs = _build(["--max-pool", text])
+
+    assert configs
+    assert all(config.audit.max_pool == expected for config in configs)
+
+
+def test_preset_max_pool_kept_without_flag():
+    preset, configs = _build([])
+
+    assert all(config.audit.max_pool == preset.audit.max_pool for config in configs)
+    assert preset.audit.max_pool == 400
 
 
 @pytest.mark.parametrize(
@@ -116,6 +133,17 @@ def test_smoke_dry_run_logs_plan(tmp_path, capsys):
     assert "sweep plan:" in stderr
     assert "'smoke'" in stderr
     assert not (tmp_path / "sweep.json").exists()
+
+
+def test_cost_estimate_flags_changed_grid():
+    preset, shipped = _build(["--preset", "smoke"])
+    _, resized = _build(["--preset", "smoke", "--epochs", "8"])
+    _, rebudgeted = _build(["--preset", "smoke", "--epsilons", "1"])
+
+    assert preset.cost_hint in bench.run.describe_cost(preset, shipped)
+    assert "as shipped" not in bench.run.describe_cost(preset, shipped)
+    assert "its time differs" in bench.run.describe_cost(preset, resized)
+    assert "its time differs" in bench.run.describe_cost(preset, rebudgeted)
 
 
 def test_default_grid_has_five_runs():
