@@ -72,9 +72,10 @@ def reference_signals(
     masks = reference_halves(pool, count, seed=config.split.seed * 1000 + config.train.seed + 17)
     # NOTE: each reference model trains on half the audit pool, 200 reports in the default preset,
     # which is often far fewer than its target saw. DP-SGD calibrates its noise and step count to
-    # that size, so a DP reference fits much less than its target, and offline LiRA, which reads
-    # only OUT references, then partly measures that mismatch. A max_pool near twice the training
-    # set aligns them, at a proportional cost.
+    # that size, so a DP reference fits much less than its target and its confidence hardly varies
+    # between reports. Offline LiRA, which reads only OUT references, then ranks reports by the
+    # target's confidence alone. A max_pool near twice the training set (``--max-pool``) aligns
+    # them, at a proportional cost.
     logits: list[np.ndarray] = []
     trained = reused = 0
     seconds = 0.0
