@@ -113,6 +113,6 @@ PRESETS.add(
             "full": {"learning_rate": 1e-4},
             "dp-lora": {**DP_LORA_CHANGES, "batch_size": 1024, "physical_batch_size": 64},
         },
-        cost_hint="several hours on 2 CPU cores; sized for one GPU",
+        cost_hint="days on 2 CPU cores (an estimate; never run end to end); sized for one GPU",
     ),
 )

@@ -28,7 +28,8 @@ logger = logging.getLogger("bench.run")
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="default", help=f"named sweep, one of {PRESETS.names()} (default: default)")
+    presets = "; ".join(f"{name}: {PRESETS.get(name).description}" for name in PRESETS.names())
+    parser.add_argument("--preset", default="default", help=f"named sweep (default: default). {presets}")
     parser.add_argument("--dataset", help="registered dataset name (default: the preset's, 'synthetic')")
     parser.add_argument("--data-dir", help="folder (or file, for 'csv') holding the dataset's files")
     parser.add_argument("--model", help="registered model name or a local Hugging Face checkpoint folder")
@@ -216,7 +217,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     out = Path(args.out or Path("results") / preset.name)
-    configure_logging(out / "sweep.log", verbose=args.verbose)
+    # A dry run only prints the plan, so it leaves no file behind.
+    configure_logging(None if args.dry_run else out / "sweep.log", verbose=args.verbose)
     logger.info("sweep plan: %s", describe_cost(preset, configs))
     logger.info("results folder: %s", out.resolve())
     if args.dry_run:

@@ -133,6 +133,7 @@ def test_smoke_dry_run_logs_plan(tmp_path, capsys):
     assert "sweep plan:" in stderr
     assert "'smoke'" in stderr
     assert not (tmp_path / "sweep.json").exists()
+    assert not (tmp_path / "sweep.log").exists()
 
 
 def test_cost_estimate_flags_changed_grid():
