@@ -41,7 +41,7 @@ def lira_offline(signals: AuditSignals, *, variance: Variance = "global", min_st
     Phi(z[i]), with Phi the standard normal CDF, is the probability that an OUT model is less
     confident on report i than the target, so a larger score means "more likely a member". The
     score is z rather than Phi(z) or log Phi(z): all three rank reports alike, but log Phi(z)
-    rounds to 0 in float64 once z passes about 38, which happens when the target is far more
+    (scipy's ``log_ndtr``) rounds to 0 in float64 once z passes about 38, which happens when the target is far more
     confident than every reference, and tied scores would flatten the ROC curve.
 
     Args:

@@ -233,8 +233,8 @@ class AuditOptions:
         self._check_canaries()
         if self.max_pool is not None and (isinstance(self.max_pool, bool) or not isinstance(self.max_pool, int) or self.max_pool < 4):
             raise ValueError(
-                f"max_pool={self.max_pool!r} is invalid; use at least 4 (two members and two non-members) or None for "
-                "the whole pool."
+                f"max_pool={self.max_pool!r} is invalid; use at least 4 (two members and two non-members), or None "
+                "(--max-pool all) for the whole pool."
             )
         if self.reference_models < 0 or self.reference_models % 2:
             raise ValueError(

@@ -88,12 +88,13 @@ def _split_list(text: Optional[str], kind=str, option: str = "the list") -> Opti
 
 
 def _parse_max_pool(text: str) -> Optional[int]:
+    """Convert the ``--max-pool`` value to a pool size, or ``None`` for ``all``."""
     if text.strip().lower() == "all":
         return None
     try:
         return int(text)
     except ValueError:
-        raise ValueError(f"--max-pool {text!r} is invalid; use a whole number such as 800, or 'all'.") from None
+        raise ValueError(f"--max-pool {text!r} is invalid; use an integer such as 800, or 'all'.") from None
 
 
 def build_grid(args: argparse.Namespace) -> tuple[Preset, list[RunConfig]]:

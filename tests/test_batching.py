@@ -56,7 +56,7 @@ def _poisson_sampler(seed: int, num_samples: int = 500, sample_rate: float = 0.1
     )
 
 
-def test_sorted_poisson_batches_hold_the_same_reports():
+def test_sorted_batches_keep_reports():
     from baselines.dp_lora import length_sorted_poisson_sampler
 
     lengths = np.random.default_rng(3).integers(5, 200, size=500)
@@ -71,7 +71,7 @@ def test_sorted_poisson_batches_hold_the_same_reports():
         assert list(lengths[sorted_batch]) == sorted(lengths[sorted_batch], reverse=True)
 
 
-def test_sorted_poisson_batches_split_with_less_padding():
+def test_sorted_batches_pad_less():
     from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 
     from baselines.dp_lora import length_sorted_poisson_sampler
